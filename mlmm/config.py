@@ -1,0 +1,385 @@
+"""One config system: typed dataclasses are the schema, YAML/JSON only its serialisation.
+
+Contract
+--------
+* ``load_config(recipe, overrides)`` reads a YAML recipe, merges its ``include:`` fragments (paths relative to
+  the including file; the including file wins), applies dotted CLI overrides (``train.max_steps=10``; values are
+  parsed as YAML scalars), and converts the result into :class:`RunConfig`.
+* Every error (unknown key, wrong type, missing file, empty shard list, bad override) raises
+  :class:`ConfigError` whose message names the dotted key (or path) and the recipe file, before any work starts.
+* ``to_dict`` / ``dump_yaml`` give the resolved config; ``from_dict`` rebuilds it (used by checkpoints).
+
+Adding a setting = adding a dataclass field with a default and a docstring comment; nothing else to register.
+Fields whose ``metadata`` has ``{"path": True}`` must name an existing file or folder; ``{"shards": True}``
+fields are shard specs whose brace expansion must be non-empty and exist on disk (``pipe:`` / URLs excepted).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A recipe problem; the message names the key (or path) and the recipe file."""
+
+
+def _path_field(default: Any = None, **kw: Any) -> Any:
+    return field(default=default, metadata={"path": True, **kw})
+
+
+# --------------------------------------------------------------------------------------------------- schema
+
+
+@dataclass
+class TokenizerConfig:
+    """Which tokenizer turns captions into ids (built by ``mlmm.text.build_tokenizer``)."""
+
+    kind: Literal["open_clip", "sentencepiece", "hf"] = "open_clip"
+    name: str = "ViT-B-32"  # open_clip model name | sentencepiece .model path | HF name or local path
+    context_length: int = 77
+
+
+@dataclass
+class AudioFeatureConfig:
+    """Audio decoding (soundfile) + torchaudio features."""
+
+    sample_rate: int = 16000
+    kind: Literal["fbank", "melspec"] = "fbank"
+    num_mel_bins: int = 64
+    max_frames: int = 256  # pad/truncate along time
+    frame_shift_ms: float = 10.0
+    frame_length_ms: float = 25.0
+
+
+@dataclass
+class DatasetConfig:
+    """One WebDataset source: shards plus how to turn samples into batch entries."""
+
+    shards: list[str] = field(default_factory=list, metadata={"shards": True})
+    languages: dict[str, float] = field(default_factory=lambda: {"en": 1.0})  # language -> sampling weight
+    pivot_language: str | None = None  # also emit the parallel caption in this language (PIVOT_* keys)
+    txt_language: str = "en"  # language of img2dataset-style ``txt`` captions
+    modalities: list[str] = field(default_factory=lambda: ["image", "text"])  # image|video|audio|text|labels|qa
+    resampled: bool = False  # infinite, seeded resampling of shards (else epoch mode)
+    shuffle_buffer: int = 1000
+    num_workers: int = 0
+    num_samples: int | None = None  # epoch length hint for resampled mode / progress bars
+    image_size: int | None = None  # overrides the model's image size for preprocessing
+    audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
+
+
+@dataclass
+class DataConfig:
+    train: DatasetConfig = field(default_factory=DatasetConfig)
+    val: DatasetConfig | None = None
+
+
+@dataclass
+class TowerConfig:
+    """A tower: open_clip model name / JSON preset, or a transformers architecture."""
+
+    source: Literal["open_clip", "hf", "none"] = "open_clip"
+    name: str = "ViT-B-32"  # open_clip model name or mlmm preset (mlmm/model_configs/NAME.json) or HF name/path
+    pretrained: str | None = None  # open_clip tag or local checkpoint path; HF: loaded by name/path when set
+    embed_dim: int | None = None  # projection width (defaults to the preset's)
+    pooling: Literal["cls", "mean"] = "mean"  # HF towers
+    lr_mult: float = 1.0
+    frozen: bool = False
+    grad_checkpointing: bool = False
+
+
+@dataclass
+class LossConfig:
+    contrastive_weight: float = 1.0
+    mse_weight: float = 1.0
+    layerwise_mse_weight: float = 0.0
+    text_text_contrastive_weight: float = 0.0
+    image_text_contrastive_weight: float = 0.0
+    learn_temperature: bool = True
+    init_temperature: float = 0.07
+    gather_with_grad: bool = True
+
+
+@dataclass
+class ModelConfig:
+    """Model family and its towers; ``init_from`` loads an exported mlmm model (e.g. the CLIP teacher)."""
+
+    family: str = "clip"  # a key of mlmm.models.build.FAMILIES
+    clip: TowerConfig = field(default_factory=TowerConfig)  # the CLIP dual encoder (vision + text)
+    text: TowerConfig | None = None  # multilingual student text tower (M-CLIP, MLA embeddings)
+    init_from: str | None = _path_field()  # exported mlmm model dir (model.safetensors + config)
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    extra: dict[str, Any] = field(default_factory=dict)  # family-specific knobs, validated by the family
+
+
+@dataclass
+class OptimConfig:
+    lr: float = 5e-4
+    weight_decay: float = 0.1
+    betas: list[float] = field(default_factory=lambda: [0.9, 0.98])
+    eps: float = 1e-6
+    warmup_steps: int = 100
+    min_lr_ratio: float = 0.0
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrainConfig:
+    objective: str = "clip"  # a key of mlmm.objectives.OBJECTIVES
+    micro_batch_size: int = 32  # per rank
+    grad_accum: int = 1
+    global_batch_size: int | None = None  # asserted == micro * accum * world when set
+    max_steps: int = 1000
+    log_every: int = 10
+    eval_every: int = 0  # 0 = only at the end
+    save_every: int = 500
+    keep_checkpoints: int = 2
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU, bf16 on GPU
+    deterministic: bool = False
+    activation_checkpointing: bool = False
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+
+@dataclass
+class DeepSpeedConfig:
+    zero: str = _path_field("recipes/deepspeed/zero0.json")  # fragment with only ZeRO / offload knobs
+    overrides: dict[str, Any] = field(default_factory=dict)  # merged last into the derived DeepSpeed config
+
+
+@dataclass
+class BenchmarkConfig:
+    """One evaluation benchmark run by ``mlmm.eval.Evaluator``."""
+
+    name: str = "synth"
+    task: Literal["retrieval", "hashing", "vqa", "captioning"] = "retrieval"
+    shards: list[str] = field(default_factory=list, metadata={"shards": True})
+    languages: list[str] = field(default_factory=lambda: ["en"])
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalConfig:
+    benchmarks: list[BenchmarkConfig] = field(default_factory=list)
+    primary: str | None = None  # flat key reported as ``primary``
+    batch_size: int = 128
+
+
+@dataclass
+class RunConfig:
+    """A whole run (one recipe)."""
+
+    name: str = "run"
+    output_dir: str = "runs/run"
+    seed: int = 0
+    include: list[str] = field(default_factory=list)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    deepspeed: DeepSpeedConfig = field(default_factory=DeepSpeedConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def load_config(recipe: str | os.PathLike, overrides: list[str] | None = None) -> RunConfig:
+    """Load ``recipe`` (+ includes + overrides) into a validated :class:`RunConfig`."""
+    recipe = Path(recipe)
+    raw = _read_with_includes(recipe, recipe, seen=())
+    for item in overrides or []:
+        _apply_override(raw, item, recipe)
+    cfg = from_dict(raw, source=str(recipe))
+    return cfg
+
+
+def from_dict(raw: dict[str, Any], source: str = "<dict>", cls: type = RunConfig) -> Any:
+    """Convert a plain dict into dataclass ``cls``; errors name the dotted key and ``source``."""
+    return _convert(raw, cls, "", source)
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return dataclasses.asdict(cfg)
+
+
+def dump_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, allow_unicode=True)
+
+
+def save_config(cfg: Any, path: str | os.PathLike) -> None:
+    """Write the resolved config as YAML (atomically)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(dump_yaml(cfg), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _read_mapping(path: Path, recipe: Path) -> dict[str, Any]:
+    if not path.is_file():
+        where = "recipe" if path == recipe else f"include in {recipe}"
+        raise ConfigError(f"{where}: file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot parse ({exc})") from None
+    data = {} if data is None else data
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def _read_with_includes(path: Path, recipe: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    if path.resolve() in seen:
+        raise ConfigError(f"include: cycle through {path} (recipe {recipe})")
+    data = _read_mapping(path, recipe)
+    includes = data.get("include", [])
+    if isinstance(includes, str):
+        includes = [includes]
+    if not isinstance(includes, list):
+        raise ConfigError(f"include: expected a list of paths in {path}")
+    merged: dict[str, Any] = {}
+    for inc in includes:
+        frag = _read_with_includes((path.parent / inc), recipe, seen + (path.resolve(),))
+        frag.pop("include", None)
+        merged = _deep_merge(merged, frag)
+    return _deep_merge(merged, data)
+
+
+def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in top.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _apply_override(raw: dict[str, Any], item: str, recipe: Path) -> None:
+    if "=" not in item:
+        raise ConfigError(f"override {item!r}: expected key.sub=value (recipe {recipe})")
+    key, value_text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(value_text) if value_text != "" else ""
+    except yaml.YAMLError:
+        value = value_text
+    node = raw
+    parts = key.strip().split(".")
+    for part in parts[:-1]:
+        nxt = node.get(part)
+        if nxt is None:
+            nxt = node[part] = {}
+        if not isinstance(nxt, dict):
+            raise ConfigError(f"override {key}: {part} is not a section (recipe {recipe})")
+        node = nxt
+    node[parts[-1]] = value
+
+
+# --------------------------------------------------------------------------------------------------- typing
+
+
+def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
+    name = key or "<top level>"
+    origin = typing.get_origin(tp)
+    if dataclasses.is_dataclass(tp):
+        return _convert_dataclass(value, tp, key, source)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _convert(value, arg, key, source)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else f"{name}: {value!r} matches none of {tp} (recipe {source})")
+    if origin is Literal:
+        if value not in typing.get_args(tp):
+            raise ConfigError(f"{name}: {value!r} is not one of {list(typing.get_args(tp))} (recipe {source})")
+        return value
+    if origin is list:
+        (item_tp,) = typing.get_args(tp)
+        if isinstance(value, str | int | float) and not isinstance(value, bool) and item_tp is str:
+            value = [str(value)]
+        if not isinstance(value, list):
+            raise ConfigError(f"{name}: expected a list, got {type(value).__name__} (recipe {source})")
+        return [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
+    if origin is dict:
+        _, val_tp = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}: expected a mapping, got {type(value).__name__} (recipe {source})")
+        return {str(k): _convert(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
+    return _convert_scalar(value, tp, name, source)
+
+
+def _convert_scalar(value: Any, tp: Any, name: str, source: str) -> Any:
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    else:
+        raise ConfigError(f"{name}: unsupported schema type {tp} (recipe {source})")
+    raise ConfigError(
+        f"{name}: expected {tp.__name__}, got {type(value).__name__} {value!r} (recipe {source})"
+    )
+
+
+def _convert_dataclass(value: Any, cls: type, key: str, source: str) -> Any:
+    name = key or "<top level>"
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{name}: expected a mapping, got {type(value).__name__} (recipe {source})")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = [k for k in value if k not in fields]
+    if unknown:
+        dotted = f"{key}.{unknown[0]}" if key else str(unknown[0])
+        raise ConfigError(
+            f"unknown key {dotted!r} in recipe {source} (known keys here: {', '.join(sorted(fields))})"
+        )
+    kwargs = {}
+    for fname, fdef in fields.items():
+        sub = f"{key}.{fname}" if key else fname
+        if fname in value:
+            kwargs[fname] = _convert(value[fname], hints[fname], sub, source)
+            _check_files(kwargs[fname], fdef, sub, source)
+    return cls(**kwargs)
+
+
+def _check_files(value: Any, fdef: dataclasses.Field, key: str, source: str) -> None:
+    if value is None:
+        return
+    if fdef.metadata.get("path") and not Path(value).exists():
+        raise ConfigError(f"{key}: path not found: {value} (recipe {source})")
+    if fdef.metadata.get("shards"):
+        from mlmm.data.shardspec import expand_shards  # local import: config must stay import-light
+
+        try:
+            expand_shards(value, check_exists=True)
+        except (FileNotFoundError, ValueError) as exc:
+            raise ConfigError(f"{key}: {exc} (recipe {source})") from None

@@ -68,7 +68,9 @@ class DatasetConfig:
     languages: dict[str, float] = field(default_factory=lambda: {"en": 1.0})  # language -> sampling weight
     pivot_language: str | None = None  # also emit the parallel caption in this language (PIVOT_* keys)
     txt_language: str = "en"  # language of img2dataset-style ``txt`` captions
-    modalities: list[str] = field(default_factory=lambda: ["image", "text"])  # image|video|audio|text|labels|qa
+    modalities: list[str] = field(
+        default_factory=lambda: ["image", "text"]
+    )  # image|video|audio|text|labels|qa
     resampled: bool = False  # infinite, seeded resampling of shards (else epoch mode)
     shuffle_buffer: int = 1000
     num_workers: int = 0
@@ -88,7 +90,9 @@ class TowerConfig:
     """A tower: open_clip model name / JSON preset, or a transformers architecture."""
 
     source: Literal["open_clip", "hf", "none"] = "open_clip"
-    name: str = "ViT-B-32"  # open_clip model name or mlmm preset (mlmm/model_configs/NAME.json) or HF name/path
+    name: str = (
+        "ViT-B-32"  # open_clip model name or mlmm preset (mlmm/model_configs/NAME.json) or HF name/path
+    )
     pretrained: str | None = None  # open_clip tag or local checkpoint path; HF: loaded by name/path when set
     embed_dim: int | None = None  # projection width (defaults to the preset's)
     pooling: Literal["cls", "mean"] = "mean"  # HF towers
@@ -152,7 +156,7 @@ class TrainConfig:
 
 @dataclass
 class DeepSpeedConfig:
-    zero: str = _path_field("recipes/deepspeed/zero0.json")  # fragment with only ZeRO / offload knobs
+    zero: str | None = _path_field(None)  # JSON fragment with only ZeRO / offload knobs; None = ZeRO stage 0
     overrides: dict[str, Any] = field(default_factory=dict)  # merged last into the derived DeepSpeed config
 
 
@@ -308,10 +312,14 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
                 return _convert(value, arg, key, source)
             except ConfigError as exc:
                 errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else f"{name}: {value!r} matches none of {tp} (recipe {source})")
+        raise ConfigError(
+            errors[0] if len(errors) == 1 else f"{name}: {value!r} matches none of {tp} (recipe {source})"
+        )
     if origin is Literal:
         if value not in typing.get_args(tp):
-            raise ConfigError(f"{name}: {value!r} is not one of {list(typing.get_args(tp))} (recipe {source})")
+            raise ConfigError(
+                f"{name}: {value!r} is not one of {list(typing.get_args(tp))} (recipe {source})"
+            )
         return value
     if origin is list:
         (item_tp,) = typing.get_args(tp)
@@ -366,16 +374,25 @@ def _convert_dataclass(value: Any, cls: type, key: str, source: str) -> Any:
     for fname, fdef in fields.items():
         sub = f"{key}.{fname}" if key else fname
         if fname in value:
-            kwargs[fname] = _convert(value[fname], hints[fname], sub, source)
-            _check_files(kwargs[fname], fdef, sub, source)
+            kwargs[fname] = _check_files(_convert(value[fname], hints[fname], sub, source), fdef, sub, source)
+        elif dataclasses.is_dataclass(
+            hints[fname]
+        ):  # absent section: build it so its defaults are validated too
+            kwargs[fname] = _convert_dataclass({}, hints[fname], sub, source)
+        elif fdef.metadata.get("path") and isinstance(fdef.default, str):
+            kwargs[fname] = _check_files(fdef.default, fdef, sub, source)
     return cls(**kwargs)
 
 
-def _check_files(value: Any, fdef: dataclasses.Field, key: str, source: str) -> None:
+def _check_files(value: Any, fdef: dataclasses.Field, key: str, source: str) -> Any:
+    """Validate path/shard fields; relative paths resolve against cwd, the recipe's folder, then the project root."""
     if value is None:
-        return
-    if fdef.metadata.get("path") and not Path(value).exists():
-        raise ConfigError(f"{key}: path not found: {value} (recipe {source})")
+        return value
+    if fdef.metadata.get("path"):
+        found = resolve_path(value, source)
+        if found is None:
+            raise ConfigError(f"{key}: path not found: {value} (recipe {source})")
+        return str(found)
     if fdef.metadata.get("shards"):
         from mlmm.data.shardspec import expand_shards  # local import: config must stay import-light
 
@@ -383,3 +400,21 @@ def _check_files(value: Any, fdef: dataclasses.Field, key: str, source: str) -> 
             expand_shards(value, check_exists=True)
         except (FileNotFoundError, ValueError) as exc:
             raise ConfigError(f"{key}: {exc} (recipe {source})") from None
+    return value
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def resolve_path(value: str, source: str | None = None) -> Path | None:
+    """First existing of ``value`` as given (absolute or cwd-relative), beside the recipe, under the project root."""
+    path = Path(value)
+    candidates = [path]
+    if not path.is_absolute():
+        if source and not source.startswith("<"):
+            candidates.append(Path(source).parent / path)
+        candidates.append(PROJECT_ROOT / path)
+    for candidate in candidates:
+        if candidate.exists():
+            return candidate.resolve()
+    return None

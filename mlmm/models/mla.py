@@ -1,0 +1,282 @@
+"""MLA: a frozen CLIP plus per-language embeddings and acquirers (Zhang et al., NeurIPS 2022; AIM3-RUC/MLA).
+
+English goes through CLIP's untouched text path. A sentence in another language, tokenized by a multilingual
+tokenizer (ids [B, L], right-padded, mask [B, L] with 1 on real tokens), goes
+
+    embedding table of its language  [B, L, word_dim]
+    -> linear map to CLIP's text width [B, L, W]   (+ CLIP's positional embedding, rows 0..L-1)
+    -> for each frozen CLIP text block i: block_i, then the language's acquirer_i (residual bottleneck)
+    -> CLIP's ln_final -> state at the last real token (mask.sum - 1; the multilingual ids have no CLIP EOT, and
+       CLIP's causal mask means that position saw the whole sentence and no padding)
+    -> CLIP's text projection -> [B, D]
+
+Parameters are grouped per language in ``nn.ModuleDict``s (``embeddings[lang]``, ``acquirers[lang]``) or in a
+``"shared"`` group used by every language that has no group of its own. A language added later always gets its
+own group, so training it moves nothing that an older language uses. CLIP's parameters never require grad.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+from mlmm.models.towers.acquirer import AcquirerStack
+
+log = logging.getLogger(__name__)
+
+ENGLISH = "en"
+SHARED = "shared"  # ModuleDict key of the group used by every language without its own
+
+
+@dataclass
+class MLASettings:
+    """Family knobs (``ModelConfig.extra`` of an ``mla`` model; parsed by ``mlmm.models.mla_build``)."""
+
+    vocab_size: int  # multilingual tokenizer's vocabulary size
+    word_dim: int | None = None  # width of the new embedding tables (mBERT: 768); None = CLIP text width
+    bottleneck: int | None = None  # acquirer hidden width; None = CLIP text width // 2
+    acquirers: Literal["per_language", "shared"] = "per_language"
+    embeddings: Literal["per_language", "shared"] = "per_language"
+    own_languages: list[str] = field(default_factory=list)  # always get their own group (added languages)
+
+
+class LanguageEmbedding(nn.Module):
+    """Token ids [B, L] -> [B, L, width]: a new word-embedding table, then a linear map into CLIP's text width."""
+
+    def __init__(self, vocab_size: int, word_dim: int, width: int):
+        super().__init__()
+        self.word = nn.Embedding(vocab_size, word_dim)
+        nn.init.normal_(self.word.weight, std=0.02)  # CLIP's token-embedding init
+        self.to_width = nn.Linear(word_dim, width)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.to_width(self.word(ids))
+
+
+class MLA(nn.Module):
+    """Frozen open_clip ``CLIP`` (``clip``) + language groups for ``languages`` (English excluded).
+
+    ``clip`` must expose open_clip's text path: ``token_embedding``, ``positional_embedding``, ``transformer``
+    (``resblocks``, causal ``attn_mask``), ``ln_final``, ``text_projection``; plus ``encode_image``,
+    ``encode_text`` and ``logit_scale``.
+    """
+
+    def __init__(self, clip: nn.Module, languages: list[str], settings: MLASettings):
+        super().__init__()
+        if getattr(clip, "attn_mask", None) is None:
+            raise ValueError("MLA needs CLIP's causal text tower (attn_mask); this CLIP text tower has none")
+        self.clip = clip
+        self.clip.requires_grad_(False)
+        self.clip.eval()
+        self.settings = settings
+        self.width = clip.transformer.width
+        self.num_blocks = len(clip.transformer.resblocks)
+        self.grad_checkpointing = False
+        self.embeddings = nn.ModuleDict()
+        self.acquirers = nn.ModuleDict()
+        self.languages: list[str] = []
+        for lang in languages:
+            if lang != ENGLISH:
+                self.add_language(lang)
+
+    # ------------------------------------------------------------------ language groups
+
+    def _uses_shared(self, lang: str, kind: str) -> bool:
+        mode = self.settings.embeddings if kind == "embeddings" else self.settings.acquirers
+        return mode == "shared" and lang not in self.settings.own_languages
+
+    def add_language(self, lang: str) -> None:
+        """Register ``lang``: creates its own embedding/acquirer groups (or joins the shared ones when the
+        settings share and ``lang`` is not in ``own_languages``). Existing parameters are untouched."""
+        if lang == ENGLISH or lang in self.languages:
+            raise ValueError(f"MLA.add_language: {lang!r} is already supported")
+        word_dim = self.settings.word_dim or self.width
+        for kind, store in (("embeddings", self.embeddings), ("acquirers", self.acquirers)):
+            key = SHARED if self._uses_shared(lang, kind) else lang
+            if key in store:
+                continue
+            if kind == "embeddings":
+                store[key] = LanguageEmbedding(self.settings.vocab_size, word_dim, self.width)
+            else:
+                store[key] = AcquirerStack(self.width, self.num_blocks, self.settings.bottleneck)
+        self.languages.append(lang)
+
+    def group_key(self, lang: str, kind: Literal["embeddings", "acquirers"]) -> str:
+        """ModuleDict key holding ``lang``'s ``kind`` parameters (``lang`` or ``"shared"``)."""
+        if lang not in self.languages:
+            supported = ", ".join([ENGLISH, *self.languages])
+            raise KeyError(
+                f"language {lang!r} is not supported by this MLA model (supported: {supported}); "
+                f"add it with `mlmm mla add-language`"
+            )
+        return SHARED if self._uses_shared(lang, kind) else lang
+
+    def language_parameters(self, lang: str) -> dict[str, nn.Parameter]:
+        """Qualified name -> parameter of every parameter ``lang``'s text features depend on (CLIP excluded)."""
+        out = {}
+        for kind, store in (("embeddings", self.embeddings), ("acquirers", self.acquirers)):
+            key = self.group_key(lang, kind)
+            out.update({f"{kind}.{key}.{n}": p for n, p in store[key].named_parameters()})
+        return out
+
+    def set_trainable_languages(self, langs: list[str]) -> None:
+        """Only the groups of ``langs`` require grad. A shared group is trainable only if every language using
+        it is in ``langs`` (else training would silently move the other languages): anything else is an error."""
+        for lang in langs:
+            self.group_key(lang, "embeddings")  # validates the language
+        self.embeddings.requires_grad_(False)
+        self.acquirers.requires_grad_(False)
+        for kind, store in (("embeddings", self.embeddings), ("acquirers", self.acquirers)):
+            users: dict[str, list[str]] = {}
+            for lang in self.languages:
+                users.setdefault(self.group_key(lang, kind), []).append(lang)
+            for key, group_langs in users.items():
+                chosen = [g for g in group_langs if g in langs]
+                if chosen and len(chosen) != len(group_langs):
+                    raise ValueError(
+                        f"MLA: training {chosen} would move the shared {kind} also used by "
+                        f"{sorted(set(group_langs) - set(chosen))}; train them together or give the new "
+                        f"language its own group (MLASettings.own_languages)"
+                    )
+                store[key].requires_grad_(bool(chosen))
+
+    def parameter_counts(self) -> tuple[int, int]:
+        """(trainable, total) parameter counts, CLIP included in the total."""
+        params = list(self.parameters())
+        return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+    # ------------------------------------------------------------------ nn.Module behaviour
+
+    def train(self, mode: bool = True) -> MLA:
+        super().train(mode)
+        self.clip.eval()  # frozen: no dropout / batch-norm updates, whatever the engine asks
+        return self
+
+    def set_grad_checkpointing(self, enable: bool = True) -> None:
+        self.grad_checkpointing = enable
+        if hasattr(self.clip, "set_grad_checkpointing"):
+            self.clip.set_grad_checkpointing(enable)
+
+    # ------------------------------------------------------------------ encoders
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """CLIP's frozen image tower: image [B, 3, H, W] -> [B, D]."""
+        return self.clip.encode_image(image, normalize=normalize)
+
+    def encode_clip_text(self, ids: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+        """English through CLIP's untouched text path: CLIP token ids [B, L_clip] -> [B, D]."""
+        return self.clip.encode_text(ids, normalize=normalize)
+
+    def encode_text(
+        self, ids: torch.Tensor, mask: torch.Tensor | None, lang: str | list[str], normalize: bool = False
+    ) -> torch.Tensor:
+        """Route by language: ``"en"`` (CLIP token ids) to CLIP, anything else (multilingual ids) to MLA."""
+        langs = [lang] * ids.shape[0] if isinstance(lang, str) else list(lang)
+        if all(lg == ENGLISH for lg in langs):
+            return self.encode_clip_text(ids, normalize=normalize)
+        if ENGLISH in langs:
+            raise ValueError(
+                "MLA.encode_text: a batch mixes English (CLIP tokenizer) and other languages "
+                "(multilingual tokenizer); encode them separately"
+            )
+        if mask is None:
+            raise ValueError("MLA.encode_text: non-English text needs its attention mask")
+        return self.encode_acquired(ids, mask, langs, normalize=normalize)[0]
+
+    def encode_acquired(
+        self, ids: torch.Tensor, mask: torch.Tensor, langs: list[str], normalize: bool = False
+    ) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Multilingual ids [B, L] + mask [B, L] + per-sample languages -> (features [B, D], block states).
+
+        ``block states``: one [B, W] tensor per block, the hidden state after block i and its acquirer at the
+        pooled (last real token) position, for layer-wise distillation against :meth:`clip_block_states`.
+        """
+        batch, length = ids.shape
+        if len(langs) != batch:
+            raise ValueError(f"MLA: {len(langs)} languages for a batch of {batch}")
+        if length > self.clip.positional_embedding.shape[0]:
+            raise ValueError(
+                f"MLA: text length {length} exceeds CLIP's context length "
+                f"{self.clip.positional_embedding.shape[0]}; set the multilingual tokenizer's context_length"
+            )
+        last = mask.long().sum(dim=1) - 1
+        if bool((last < 0).any()):
+            raise ValueError("MLA: a caption has no real token (empty mask row)")
+        order, segments = _language_segments(langs)
+        order = order.to(ids.device)
+        ids, last = ids[order], last[order]
+        cast = self.clip.transformer.get_cast_dtype()
+        x = torch.cat([self.embeddings[self.group_key(lg, "embeddings")](ids[s:e]) for lg, s, e in segments])
+        x = x.to(cast) + self.clip.positional_embedding[:length].to(cast)
+        attn_mask = self.clip.attn_mask[:length, :length]
+        rows = torch.arange(batch, device=ids.device)
+        states = []
+        for i, block in enumerate(self.clip.transformer.resblocks):
+            x = self._run_block(block, x, attn_mask)
+            x = torch.cat(
+                [self.acquirers[self.group_key(lg, "acquirers")][i](x[s:e]) for lg, s, e in segments]
+            )
+            states.append(x[rows, last])
+        features = self._project(self.clip.ln_final(x)[rows, last])
+        inverse = torch.argsort(order)
+        features = F.normalize(features, dim=-1) if normalize else features
+        return features[inverse], [s[inverse] for s in states]
+
+    @torch.no_grad()
+    def clip_block_states(self, ids: torch.Tensor) -> list[torch.Tensor]:
+        """CLIP's English hidden state after each block at its pooling (EOT) position: list of [B, W]."""
+        clip = self.clip
+        cast = clip.transformer.get_cast_dtype()
+        x = clip.token_embedding(ids).to(cast) + clip.positional_embedding.to(cast)
+        pool = _clip_pool_index(clip, ids)
+        rows = torch.arange(ids.shape[0], device=ids.device)
+        states = []
+        for block in clip.transformer.resblocks:
+            x = block(x, attn_mask=clip.attn_mask)
+            states.append(x[rows, pool])
+        return states
+
+    def _run_block(self, block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
+        if not self.clip.transformer.batch_first:
+            raise ValueError("MLA expects open_clip's batch-first text transformer")
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, x, None, None, attn_mask, use_reentrant=False)
+        return block(x, attn_mask=attn_mask)
+
+    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
+        proj = self.clip.text_projection
+        if proj is None:
+            return pooled
+        return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
+
+
+def _language_segments(langs: list[str]) -> tuple[torch.Tensor, list[tuple[str, int, int]]]:
+    """Stable order grouping equal languages + (lang, start, end) slices of the reordered batch."""
+    order = sorted(range(len(langs)), key=lambda i: (langs[i], i))
+    segments: list[tuple[str, int, int]] = []
+    for pos, i in enumerate(order):
+        if segments and segments[-1][0] == langs[i]:
+            segments[-1] = (langs[i], segments[-1][1], pos + 1)
+        else:
+            segments.append((langs[i], pos, pos + 1))
+    return torch.tensor(order, dtype=torch.long), segments
+
+
+def _clip_pool_index(clip: nn.Module, ids: torch.Tensor) -> torch.Tensor:
+    """Where open_clip's ``text_global_pool`` reads the sentence feature, per row: [B] long."""
+    pool_type = getattr(clip, "text_pool_type", "argmax")
+    if pool_type == "argmax":
+        return ids.argmax(dim=-1)
+    if pool_type == "eos":
+        return (ids == clip.text_eos_id).int().argmax(dim=-1)
+    if pool_type == "last":
+        return torch.full_like(ids[:, 0], ids.shape[1] - 1)
+    if pool_type == "first":
+        return torch.zeros_like(ids[:, 0])
+    raise ValueError(f"MLA: unsupported CLIP text pooling {pool_type!r}")

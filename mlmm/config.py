@@ -76,6 +76,7 @@ class DatasetConfig:
     num_workers: int = 0
     num_samples: int | None = None  # epoch length hint for resampled mode / progress bars
     image_size: int | None = None  # overrides the model's image size for preprocessing
+    num_frames: int = 8  # video: frames per clip (evenly subsampled, or the last repeated)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
 
 

@@ -1,0 +1,199 @@
+"""The loader: batch contents, node/worker split, determinism, exact resume, resampling, languages."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+
+import pytest
+import torch
+from data_factory import FakeTokenizer, make_transforms, spec_for, write_shards
+
+from mlmm.config import DatasetConfig
+from mlmm.data import batching, keys
+from mlmm.data.batching import choose_caption
+from mlmm.data.pipeline import build_loader
+from mlmm.data.writer import ShardSink
+
+
+def _cfg(spec, **kw) -> DatasetConfig:
+    base = dict(
+        shards=[spec], languages={"en": 1.0, "de": 1.0}, modalities=["image", "text"], shuffle_buffer=8
+    )
+    base.update(kw)
+    return DatasetConfig(**base)
+
+
+def _take(loader, n: int) -> list[dict]:
+    out = []
+    for batch in loader:
+        out.append(batch)
+        if len(out) == n:
+            break
+    return out
+
+
+@pytest.fixture(scope="module")
+def shards(tmp_path_factory):
+    """8 shards x 3 samples = 24 samples (keys s00000..s00023)."""
+    return spec_for(write_shards(tmp_path_factory.mktemp("shards"), 24, 3))
+
+
+def test_batch_contents_match_hand_computed_values(shards):
+    cfg = _cfg(shards, modalities=["image", "text", "labels"], shuffle_buffer=0)
+    tf = make_transforms()
+    batch = next(iter(build_loader(cfg, tf, batch_size=4, seed=0, shuffle=False)))
+    assert batch[keys.SAMPLE_KEY] == ["s00000", "s00001", "s00002", "s00003"]
+    assert batch[keys.IMAGE].shape == (4, 3, 8, 8) and batch[keys.IMAGE].dtype == torch.float32
+    # sample 1 is a solid (37, 91, 53) image: open_clip's normalisation of the red channel
+    assert batch[keys.IMAGE][1, 0, 3, 3].item() == pytest.approx(
+        (37 / 255 - 0.48145466) / 0.26862954, abs=1e-5
+    )
+    for row, (text, lang) in enumerate(zip(batch[keys.TEXT], batch[keys.LANG])):
+        assert text in {f"{lang} caption {row} a", f"{lang} caption {row} b"}
+        assert batch[keys.LANG_ID][row].item() == tf.languages.index(lang)
+        expected = FakeTokenizer().encode(text, lang)  # [bos, lang tag, chars..., eos]
+        assert batch[keys.TEXT_IDS][row, : len(expected)].tolist() == expected
+        assert batch[keys.TEXT_MASK][row].sum().item() == len(expected)
+    # labels of sample i are [i % 3, 3 + i % 2] over 5 classes
+    assert batch[keys.LABELS][2].tolist() == [0, 0, 1, 1, 0]
+
+
+def test_each_sample_exactly_once_per_epoch_across_2_nodes_x_2_workers(shards):
+    cfg = _cfg(shards, num_workers=2)
+    per_epoch: dict[int, list[str]] = {0: [], 1: []}
+    for rank in (0, 1):
+        loader = build_loader(
+            cfg, make_transforms(), batch_size=2, seed=3, rank=rank, world_size=2, drop_last=False
+        )
+        for batch in loader:
+            if loader.position()["epoch"] > 1:
+                break
+            per_epoch[loader.position()["epoch"]].extend(batch[keys.SAMPLE_KEY])
+    everything = sorted(f"s{i:05d}" for i in range(24))
+    for epoch in (0, 1):
+        assert sorted(per_epoch[epoch]) == everything  # no sample lost, none duplicated
+    assert per_epoch[0] != per_epoch[1]  # the epoch reshuffles
+
+
+def test_order_is_a_pure_function_of_the_seed(shards):
+    def order(seed):
+        loader = build_loader(_cfg(shards), make_transforms(), batch_size=4, seed=seed, loop=False)
+        return [(k, t) for b in loader for k, t in zip(b[keys.SAMPLE_KEY], b[keys.TEXT])]
+
+    first, again, other = order(5), order(5), order(6)
+    assert first == again
+    assert first != other
+    assert len(first) == 24
+
+
+@pytest.mark.parametrize("num_workers", [0, 2])
+def test_resume_from_position_yields_exactly_the_next_batches(shards, num_workers):
+    cfg = _cfg(shards, num_workers=num_workers, modalities=["image", "text", "labels"])
+    tf = make_transforms()
+    # 24 samples, batch 5, drop_last: 4 batches per epoch (W=0) / 2 per worker (W=2): 10 spans 2+ epochs
+    reference = _take(build_loader(cfg, tf, batch_size=5, seed=11), 10)
+    for stop in [1, 3, 6] if num_workers else [1, 2, 4, 5, 7]:
+        first = build_loader(cfg, tf, batch_size=5, seed=11)
+        _take(first, stop)
+        position = json.loads(json.dumps(first.position()))  # must survive a JSON checkpoint
+        resumed = _take(build_loader(cfg, tf, batch_size=5, seed=11, position=position), 10 - stop)
+        for got, want in zip(resumed, reference[stop:], strict=True):
+            assert got[keys.SAMPLE_KEY] == want[keys.SAMPLE_KEY]
+            assert torch.equal(got[keys.TEXT_IDS], want[keys.TEXT_IDS])
+            assert torch.equal(got[keys.IMAGE], want[keys.IMAGE])
+
+
+def test_resume_skips_without_decoding(shards, monkeypatch):
+    cfg = _cfg(shards)
+    tf = make_transforms()
+    first = build_loader(cfg, tf, batch_size=4, seed=2)
+    _take(first, 3)
+    position = first.position()
+    decoded = []
+    real_decode = batching.decode_sample
+    monkeypatch.setattr(
+        batching, "decode_sample", lambda raw, *a, **k: decoded.append(1) or real_decode(raw, *a, **k)
+    )
+    resumed = build_loader(cfg, tf, batch_size=4, seed=2, position=position)
+    _take(resumed, 2)
+    assert position["consumed"] == [12]
+    assert len(decoded) == resumed.position()["consumed"][0] - 12 == 8
+
+
+def test_position_from_a_different_setup_is_refused(shards):
+    loader = build_loader(_cfg(shards), make_transforms(), batch_size=4, seed=0)
+    _take(loader, 1)
+    position = loader.position()
+    with pytest.raises(ValueError, match="num_workers"):
+        build_loader(_cfg(shards, num_workers=2), make_transforms(), batch_size=4, seed=0, position=position)
+    with pytest.raises(ValueError, match="batch_size"):
+        build_loader(_cfg(shards), make_transforms(), batch_size=3, seed=0, position=position)
+    all_ranks = {"ranks": {"0": position}}
+    resumed = build_loader(_cfg(shards), make_transforms(), batch_size=4, seed=0, position=all_ranks)
+    assert resumed.position()["consumed"] == position["consumed"]
+
+
+def test_epoch_end_advances_epoch_and_logs_stats(shards, caplog):
+    loader = build_loader(_cfg(shards), make_transforms(), batch_size=6, seed=0)
+    with caplog.at_level(logging.INFO, logger="mlmm.data.pipeline"):
+        batches = _take(loader, 5)  # 4 batches per epoch
+    assert loader.position()["epoch"] == 1 and loader.position()["consumed"] == [6]
+    assert sorted(k for b in batches[:4] for k in b[keys.SAMPLE_KEY]) == [f"s{i:05d}" for i in range(24)]
+    assert "data epoch 0 done" in caplog.text and "'samples': 24" in caplog.text
+
+
+def test_resampled_mode_is_infinite_and_seeded(shards):
+    cfg = _cfg(shards, resampled=True)
+    keys_a = [
+        k
+        for b in _take(build_loader(cfg, make_transforms(), batch_size=10, seed=4), 6)
+        for k in b["sample_key"]
+    ]
+    keys_b = [
+        k
+        for b in _take(build_loader(cfg, make_transforms(), batch_size=10, seed=4), 6)
+        for k in b["sample_key"]
+    ]
+    assert keys_a == keys_b and len(keys_a) == 60  # 60 > 24: it keeps going
+    assert set(keys_a) <= {f"s{i:05d}" for i in range(24)} and len(set(keys_a)) < 60
+
+
+def test_language_weights_and_missing_captions(tmp_path):
+    with ShardSink(tmp_path, "mix", max_count=100) as sink:
+        for i in range(6):
+            sink.write({"__key__": f"k{i}", "json": {"captions": {"de": [f"de {i}"], "fr": [f"fr {i}"]}}})
+        sink.write({"__key__": "only_ja", "json": {"captions": {"ja": ["日本語"]}}})
+    cfg = _cfg(str(tmp_path / "mix-000000.tar"), modalities=["text"], languages={"de": 0.0, "fr": 1.0})
+    loader = build_loader(cfg, make_transforms(), batch_size=3, seed=0, loop=False)
+    texts = [t for b in loader for t in b[keys.TEXT]]
+    assert sorted(texts) == [f"fr {i}" for i in range(6)]  # de has weight 0; no media needed for text shards
+    assert loader.stats() == {"samples": 6, "skipped": {"missing_caption": 1}, "rejected": 0}
+
+
+def test_choose_caption_follows_the_weights():
+    captions = {"en": ["e"], "de": ["d"], "fr": []}
+    rng = random.Random(0)
+    draws = [choose_caption(captions, {"en": 3.0, "de": 1.0, "fr": 5.0}, rng)[0] for _ in range(4000)]
+    assert "fr" not in draws  # no captions: never chosen, whatever its weight
+    assert draws.count("en") / 4000 == pytest.approx(0.75, abs=0.03)
+
+
+def test_pivot_caption_has_the_same_index(shards):
+    cfg = _cfg(shards, languages={"de": 1.0}, pivot_language="en", modalities=["text"], shuffle_buffer=0)
+    batch = next(iter(build_loader(cfg, make_transforms(), batch_size=8, seed=1, shuffle=False)))
+    for text, pivot in zip(batch[keys.TEXT], batch[keys.PIVOT_TEXT]):
+        assert pivot == "en" + text[2:]  # "de caption 3 b" <-> "en caption 3 b"
+    assert batch[keys.PIVOT_IDS][0].tolist()[:2] == [1, FakeTokenizer.LANG_TAGS["en"]]
+
+
+def test_inconsistent_modalities_fail_clearly(shards):
+    tf = make_transforms()
+    tf.image = None
+    with pytest.raises(ValueError, match="SampleTransforms.image"):
+        build_loader(_cfg(shards), tf, batch_size=2, seed=0)
+    with pytest.raises(ValueError, match="unknown"):
+        build_loader(_cfg(shards, modalities=["smell"]), make_transforms(), batch_size=2, seed=0)
+    with pytest.raises(ValueError, match="not in the run's language list"):
+        build_loader(_cfg(shards, languages={"sw": 1.0}), make_transforms(), batch_size=2, seed=0)

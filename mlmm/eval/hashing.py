@@ -1,0 +1,244 @@
+"""Cross-modal hashing metrics: Hamming ranking mAP (four named variants), precision@K, PR over radius.
+
+Conventions (each stated because hashing papers differ):
+
+* Binarisation: ``b = +1 if x >= 0 else -1`` (never ``sign``, which maps 0 to 0 and breaks Hamming
+  distances). Boolean arrays are taken as bits (True = +1).
+* Distance: Hamming distance of packed uint64 codes via popcount (``np.bitwise_count``).
+* Ranking: ascending distance, ties broken by database index (a stable sort).
+* Relevance: multi-hot labels [N, C] share at least one label; 1-D integer labels must be equal.
+
+With ``rel_1..rel_N`` the relevance of the ranked database, ``P_q(i) = (#relevant in top i) / i`` and
+``R_q`` the number of relevant items of query q:
+
+* ``map_all`` (DCMH ``calc_map``): AP_q = mean of ``P_q(i)`` over relevant positions i; queries with
+  ``R_q = 0`` contribute 0; averaged over all queries.
+* ``map_all_skip_empty`` (UCCH): as ``map_all`` but averaged only over queries with ``R_q > 0``.
+* ``map_at_{k}`` (DeepHash / DJSRH ``CalcTopMap``): the ranking truncated to the top k; AP_q = mean of
+  ``P_q(i)`` over relevant positions i <= k (0 if none), averaged over all queries.
+* ``map_first_{k}_relevant`` (DCHMT ``calc_map_k``): mean of ``P_q(i)`` over the first ``min(k, R_q)``
+  relevant items of the full ranking (0 if ``R_q = 0``), averaged over all queries.
+* ``precision_at_{K}``: mean over queries of (#relevant in top K) / K.
+* PR over Hamming radius (DCMH ``calcPreRecRadiusLabel``): pooled over all query/database pairs,
+  precision(r) = #relevant pairs with d <= r / #pairs with d <= r (0 when none), recall(r) = #relevant
+  pairs with d <= r / #relevant pairs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mlmm.eval.validate import float_matrix, to_numpy
+
+VARIANTS = ("map_all", "map_all_skip_empty", "map_at_k", "map_first_k_relevant")
+DEFAULT_PRECISION_KS = (1, 10, 50, 100, 500, 1000, 2000, 5000)
+
+
+def binarize(codes: Any, name: str = "codes") -> np.ndarray:
+    """float/±1 codes [N, B] -> int8 ±1 with ``x >= 0 -> +1``; bool codes map True -> +1."""
+    arr = to_numpy(codes, name)
+    if arr.dtype == np.bool_:
+        if arr.ndim != 2 or 0 in arr.shape:
+            raise ValueError(
+                f"{name}: expected a non-empty 2-D array [N, bits], got shape {tuple(arr.shape)}"
+            )
+        return np.where(arr, 1, -1).astype(np.int8)
+    arr = float_matrix(arr, name)
+    return np.where(arr >= 0, 1, -1).astype(np.int8)
+
+
+def pack_codes(pm1: np.ndarray) -> np.ndarray:
+    """±1 codes [N, B] -> uint64 [N, ceil(B / 64)] (bit set where the code is +1, zero padded)."""
+    bits = pm1 > 0
+    pad = (-bits.shape[1]) % 64
+    if pad:
+        bits = np.concatenate([bits, np.zeros((bits.shape[0], pad), dtype=bool)], axis=1)
+    return np.ascontiguousarray(np.packbits(bits, axis=1)).view(np.uint64)
+
+
+def hamming_distances(query_packed: np.ndarray, db_packed: np.ndarray) -> np.ndarray:
+    """Popcount Hamming distances of packed codes: uint64 [Q, W] x [N, W] -> uint16 [Q, N]."""
+    dist = np.zeros((query_packed.shape[0], db_packed.shape[0]), dtype=np.uint16)
+    for word in range(query_packed.shape[1]):  # one word at a time keeps the temporary at [Q, N]
+        dist += np.bitwise_count(np.bitwise_xor(query_packed[:, word, None], db_packed[None, :, word]))
+    return dist
+
+
+def _labels(value: Any, name: str) -> np.ndarray:
+    arr = to_numpy(value, name)
+    if arr.ndim not in (1, 2):
+        raise ValueError(f"{name}: expected ids [N] or multi-hot labels [N, C], got shape {tuple(arr.shape)}")
+    if arr.ndim == 2:
+        return float_matrix(arr, name) > 0
+    if arr.size and not np.issubdtype(arr.dtype, np.integer):
+        raise ValueError(f"{name}: 1-D labels must be integer ids, got dtype {arr.dtype}")
+    return arr.astype(np.int64)
+
+
+def relevance(query_labels: np.ndarray, db_labels: np.ndarray) -> np.ndarray:
+    """bool [Q, N]: multi-hot labels share >= 1 label, or 1-D ids are equal."""
+    if query_labels.ndim == 1:
+        return query_labels[:, None] == db_labels[None, :]
+    # float32 matmul of 0/1 vectors is exact for < 2**24 classes
+    return (query_labels.astype(np.float32) @ db_labels.T.astype(np.float32)) > 0
+
+
+@dataclass
+class _Totals:
+    """Per-query sums accumulated chunk by chunk."""
+
+    ap_all: list[np.ndarray]
+    ap_top_k: list[np.ndarray]
+    ap_first_k: list[np.ndarray]
+    n_relevant: list[np.ndarray]
+    hits_at: dict[int, float]
+    radius_le: np.ndarray  # float [bits + 1]: pairs with distance <= r
+    radius_rel_le: np.ndarray  # relevant pairs with distance <= r
+
+
+def _rank_keys(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """Sorted int32 keys ``(d * N + index) * 2 + relevant`` per row [C, N].
+
+    Keys are unique, so a plain sort gives the stable (distance, index) order, with each item's relevance
+    in the lowest bit: no argsort + gather needed.
+    """
+    n = dist.shape[1]
+    key = dist.astype(np.int32)
+    key *= n
+    key += np.arange(n, dtype=np.int32)
+    key *= 2
+    key += rel
+    key.sort(axis=1)
+    return key
+
+
+def _radius_counts(keys: np.ndarray, hits: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """Pair counts with distance <= r, all and relevant, summed over rows: two float [bits + 1]."""
+    c, n = keys.shape
+    span = 2 * n * (bits + 1)
+    offsets = np.arange(c, dtype=np.int64)[:, None] * span
+    flat = (keys + offsets).ravel()
+    bounds = offsets + 2 * n * np.arange(1, bits + 2, dtype=np.int64)[None, :]  # [C, bits + 1]
+    within = np.searchsorted(flat, bounds.ravel()).reshape(c, bits + 1) - np.arange(c)[:, None] * n
+    padded = np.concatenate([np.zeros((c, 1), dtype=hits.dtype), hits], axis=1)
+    relevant = np.take_along_axis(padded, within, axis=1)
+    return within.sum(axis=0).astype(np.float64), relevant.sum(axis=0).astype(np.float64)
+
+
+def _accumulate(totals: _Totals, dist: np.ndarray, rel: np.ndarray, k: int, bits: int) -> None:
+    keys = _rank_keys(dist, rel)
+    ranked = keys & 1  # int32 relevance in ranked order [C, N]
+    hits = np.cumsum(ranked, axis=1, dtype=np.int32)  # relevant items within the top i
+    inv_pos = 1.0 / np.arange(1, ranked.shape[1] + 1, dtype=np.float64)
+    gains = hits * ranked  # P(i) * i at relevant positions, 0 elsewhere
+    n_rel = hits[:, -1]
+    totals.n_relevant.append(n_rel)
+    ap_all = (gains @ inv_pos) / np.maximum(n_rel, 1)
+    totals.ap_all.append(ap_all)
+    totals.ap_top_k.append((gains[:, :k] @ inv_pos[:k]) / np.maximum(hits[:, k - 1], 1))
+    if k >= ranked.shape[1]:  # the first min(N, R) relevant items are all of them
+        totals.ap_first_k.append(ap_all)
+    else:
+        first = gains * (hits <= np.minimum(k, n_rel)[:, None])
+        totals.ap_first_k.append((first @ inv_pos) / np.maximum(np.minimum(k, n_rel), 1))
+    for kk in totals.hits_at:
+        totals.hits_at[kk] += float(hits[:, kk - 1].sum())
+    all_le, rel_le = _radius_counts(keys, hits, bits)
+    totals.radius_le += all_le
+    totals.radius_rel_le += rel_le
+
+
+@dataclass
+class HashingResult:
+    """Scalar metrics plus the curves behind the plots."""
+
+    metrics: dict[str, float]
+    precision_at: dict[int, float]  # K -> precision@K
+    radius_precision: np.ndarray  # float [bits + 1], index = Hamming radius
+    radius_recall: np.ndarray
+
+
+def hashing_evaluation(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    k: int = 1000,
+    precision_ks: Sequence[int] = DEFAULT_PRECISION_KS,
+    chunk_size: int = 256,
+) -> HashingResult:
+    """All hashing metrics (see the module docstring) for query codes [Q, B] against database codes [N, B].
+
+    Labels are multi-hot [Q, C] / [N, C] or integer ids [Q] / [N]. ``k`` is clipped to N.
+    """
+    q_pm1, db_pm1 = binarize(query_codes, "query_codes"), binarize(db_codes, "db_codes")
+    if q_pm1.shape[1] != db_pm1.shape[1]:
+        raise ValueError(f"query_codes has {q_pm1.shape[1]} bits but db_codes has {db_pm1.shape[1]}")
+    q_lab, db_lab = _labels(query_labels, "query_labels"), _labels(db_labels, "db_labels")
+    _check_label_shapes(q_lab, db_lab, q_pm1.shape[0], db_pm1.shape[0])
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    n_db, bits = db_pm1.shape
+    k = min(k, n_db)
+    ks = sorted({min(int(kk), n_db) for kk in precision_ks if kk >= 1})
+    totals = _Totals([], [], [], [], {kk: 0.0 for kk in ks}, np.zeros(bits + 1), np.zeros(bits + 1))
+    q_packed, db_packed = pack_codes(q_pm1), pack_codes(db_pm1)
+    for start in range(0, q_pm1.shape[0], chunk_size):
+        stop = start + chunk_size
+        dist = hamming_distances(q_packed[start:stop], db_packed)
+        _accumulate(totals, dist, relevance(q_lab[start:stop], db_lab), k, bits)
+    return _finish(totals, k, q_pm1.shape[0])
+
+
+def _check_label_shapes(q_lab: np.ndarray, db_lab: np.ndarray, n_query: int, n_db: int) -> None:
+    if q_lab.shape[0] != n_query:
+        raise ValueError(f"query_labels has {q_lab.shape[0]} rows but query_codes has {n_query}")
+    if db_lab.shape[0] != n_db:
+        raise ValueError(f"db_labels has {db_lab.shape[0]} rows but db_codes has {n_db}")
+    if q_lab.ndim != db_lab.ndim or q_lab.shape[1:] != db_lab.shape[1:]:
+        raise ValueError(
+            f"query_labels shape {tuple(q_lab.shape)} and db_labels shape {tuple(db_lab.shape)} disagree "
+            "(both must be multi-hot [N, C] with the same C, or both 1-D ids)"
+        )
+
+
+def _finish(t: _Totals, k: int, n_query: int) -> HashingResult:
+    n_rel = np.concatenate(t.n_relevant)
+    ap_all = np.concatenate(t.ap_all)
+    nonempty = n_rel > 0
+    metrics = {
+        "map_all": float(ap_all.mean()),
+        "map_all_skip_empty": float(ap_all[nonempty].mean()) if nonempty.any() else 0.0,
+        f"map_at_{k}": float(np.concatenate(t.ap_top_k).mean()),
+        f"map_first_{k}_relevant": float(np.concatenate(t.ap_first_k).mean()),
+    }
+    precision_at = {kk: hits / (kk * n_query) for kk, hits in t.hits_at.items()}
+    metrics.update({f"precision_at_{kk}": v for kk, v in precision_at.items()})
+    retrieved, retrieved_rel = t.radius_le, t.radius_rel_le
+    precision = np.divide(retrieved_rel, retrieved, out=np.zeros_like(retrieved_rel), where=retrieved > 0)
+    recall = retrieved_rel / retrieved_rel[-1] if retrieved_rel[-1] > 0 else np.zeros_like(retrieved_rel)
+    return HashingResult(metrics, precision_at, precision, recall)
+
+
+def hashing_metrics(
+    query_codes: Any,
+    db_codes: Any,
+    query_labels: Any,
+    db_labels: Any,
+    variant: str | None = None,
+    k: int = 1000,
+    precision_ks: Sequence[int] = DEFAULT_PRECISION_KS,
+) -> dict[str, float]:
+    """Flat dict of hashing metrics; ``variant`` (one of :data:`VARIANTS`) keeps only that mAP key."""
+    if variant is not None and variant not in VARIANTS:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
+    result = hashing_evaluation(query_codes, db_codes, query_labels, db_labels, k, precision_ks)
+    if variant is None:
+        return result.metrics
+    n_db = to_numpy(db_codes, "db_codes").shape[0]
+    key = variant.replace("_k", f"_{min(k, n_db)}")
+    return {key: result.metrics[key]}

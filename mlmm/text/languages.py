@@ -31,9 +31,9 @@ class Language:
 
 
 LANGUAGES: dict[str, Language] = {
-    "en": Language("en", "English", "English", "en-us"),
+    "en": Language("en", "English", "English", "en"),
     "de": Language("de", "German", "Deutsch", "de"),
-    "fr": Language("fr", "French", "Français", "fr-fr"),
+    "fr": Language("fr", "French", "Français", "fr"),
     "es": Language("es", "Spanish", "Español", "es"),
     "zh": Language("zh", "Chinese (Mandarin)", "中文", "cmn", uses_spaces=False),
     "ja": Language("ja", "Japanese", "日本語", "ja", uses_spaces=False),

@@ -100,6 +100,7 @@ class TowerConfig:
     lr_mult: float = 1.0
     frozen: bool = False
     grad_checkpointing: bool = False
+    tokenizer: TokenizerConfig | None = None  # None: the preset's "tokenizer" entry, else the tower's default
 
 
 @dataclass

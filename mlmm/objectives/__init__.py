@@ -1,1 +1,29 @@
-"""mlmm.objectives."""
+"""mlmm.objectives: model + losses -> StepOutput(loss, logs), one objective per training stage."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from mlmm.config import RunConfig
+from mlmm.objectives.base import Objective, StepOutput
+from mlmm.objectives.clip import ClipObjective
+from mlmm.objectives.mclip import MClipObjective
+
+OBJECTIVES: dict[str, type[Objective]] = {
+    "clip": ClipObjective,
+    "mclip": MClipObjective,
+}
+
+
+def build_objective(cfg: RunConfig, model: nn.Module) -> Objective:
+    """The objective named by ``cfg.train.objective`` around ``model``."""
+    try:
+        objective_cls = OBJECTIVES[cfg.train.objective]
+    except KeyError:
+        raise ValueError(
+            f"train.objective={cfg.train.objective!r} is unknown; known objectives: {', '.join(OBJECTIVES)}"
+        ) from None
+    return objective_cls(cfg, model)
+
+
+__all__ = ["OBJECTIVES", "Objective", "StepOutput", "build_objective"]

@@ -131,3 +131,18 @@ def test_strict_load_rejects_a_mismatched_checkpoint(clip_setup, tmp_path):
     (out / MODEL_FILE).unlink()
     with pytest.raises(FileNotFoundError, match="not an exported mlmm model: model.safetensors is missing"):
         mlmm.load(out)
+
+
+def test_pretrained_open_clip_checkpoint_is_an_explicit_local_step(clip_setup, tmp_path):
+    _, model, _ = clip_setup
+    path = tmp_path / "open_clip_model.safetensors"
+    save_state_dict(model.clip.state_dict(), path, {"format": "pt"})  # open_clip's own key layout
+    loaded = build_model(tiny_clip_cfg(pretrained=str(path)).model)
+    for (name, got), (_, want) in zip(loaded.state_dict().items(), model.state_dict().items()):
+        assert torch.equal(got, want), name
+    fresh = build_model(tiny_clip_cfg().model)  # no pretrained: random init, never a file read
+    assert not torch.equal(fresh.clip.visual.conv1.weight, model.clip.visual.conv1.weight)
+    with pytest.raises(ValueError, match="neither a local file nor an open_clip tag of 'tiny-clip'"):
+        build_model(tiny_clip_cfg(pretrained="laion2b_s34b_b79k").model)
+    with pytest.raises(ValueError, match="is a directory: pass the checkpoint file inside it"):
+        build_model(tiny_clip_cfg(pretrained=str(tmp_path)).model)

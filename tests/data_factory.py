@@ -117,3 +117,18 @@ def make_transforms(image_size: int = 8, *, audio=None, num_labels: int = 5, lan
 
 def read_json(path) -> dict:
     return json.loads(open(path, encoding="utf-8").read())
+
+
+def run_data_cli(argv: list[str]) -> int:
+    """Run ``mlmm <argv>`` for the ``data`` command group through its real argparse registration.
+
+    (Only the ``data`` group is registered, so these tests do not depend on the other sub-command modules.)
+    """
+    import argparse
+
+    from mlmm.cli import data
+
+    parser = argparse.ArgumentParser(prog="mlmm")
+    data.register(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)

@@ -66,7 +66,7 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         "--audio",
         choices=("none", "nonverbal", "all"),
         default="none",
-        help="nonverbal: scene sounds for every sample; all: half of the samples get the caption spoken by "
+        help="nonverbal: scene sounds for every sample; all: a third of the samples get a caption spoken by "
         "espeak-ng (non-verbal only, with a warning, when espeak-ng is missing)",
     )
     parser.add_argument(

@@ -124,5 +124,11 @@ def speak(text: str, lang: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     wave, source_rate = soundfile.read(io.BytesIO(result.stdout), dtype="float32")
     if wave.ndim > 1:
         wave = wave.mean(axis=1)
-    resampled = AF.resample(torch.from_numpy(wave), source_rate, sample_rate)
+    # one intra-op thread: this small conv is ~10x slower when torch's threads contend on a busy machine
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        resampled = AF.resample(torch.from_numpy(wave), source_rate, sample_rate)
+    finally:
+        torch.set_num_threads(threads)
     return resampled.numpy()

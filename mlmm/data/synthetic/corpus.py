@@ -109,7 +109,7 @@ def synthesize(
 
     ``samples`` is the total over train/val/test (divided by ``splits``); ``parallel_samples`` text-only
     samples go to ``parallel-*.tar`` (None: as many as ``samples``; 0: no parallel split). ``audio``:
-    "none" | "nonverbal" (every sample) | "all" (half verbal via espeak-ng, deterministically per sample).
+    "none" | "nonverbal" (every sample) | "all" (a third verbal via espeak-ng, deterministically per sample).
     """
     languages = tuple(languages)
     _validate(samples, languages, image_size, audio, shard_size)

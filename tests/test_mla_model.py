@@ -6,6 +6,7 @@ import open_clip
 import pytest
 import torch
 
+from mlmm.models.clip import CLIPModel
 from mlmm.models.mla import MLA, MLASettings
 from mlmm.models.towers.acquirer import Acquirer
 
@@ -14,18 +15,20 @@ CONTEXT = 16
 CLIP_VOCAB = 64
 
 
-def tiny_open_clip(seed: int = 0) -> open_clip.CLIP:
+def tiny_clip(seed: int = 0) -> CLIPModel:
     torch.manual_seed(seed)
-    return open_clip.CLIP(
-        embed_dim=24,
-        vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
-        text_cfg=dict(context_length=CONTEXT, vocab_size=CLIP_VOCAB, width=WIDTH, heads=2, layers=2),
-        output_dict=True,
+    return CLIPModel(
+        open_clip.CLIP(
+            embed_dim=24,
+            vision_cfg=dict(image_size=32, layers=1, width=32, patch_size=8, head_width=16),
+            text_cfg=dict(context_length=CONTEXT, vocab_size=CLIP_VOCAB, width=WIDTH, heads=2, layers=2),
+            output_dict=True,
+        )
     )
 
 
 def tiny_mla(languages=("en", "de", "fr"), **kw) -> MLA:
-    return MLA(tiny_open_clip(), list(languages), MLASettings(vocab_size=50, **kw))
+    return MLA(tiny_clip(), list(languages), MLASettings(vocab_size=50, **kw))
 
 
 def random_text(batch: int = 4, length: int = 10, lengths=(10, 6, 3, 8), seed: int = 1):
@@ -50,10 +53,10 @@ def test_acquirer_is_identity_at_init_and_not_after_an_update():
 def test_fresh_mla_equals_clip_text_path_fed_with_clip_embeddings():
     """With the language embedding set to CLIP's token table (identity map) and identity acquirers, the acquired
     path must reproduce ``clip.encode_text`` exactly: same positions, blocks, final norm, pooling, projection."""
-    model = MLA(tiny_open_clip(), ["en", "de"], MLASettings(vocab_size=CLIP_VOCAB))
+    model = MLA(tiny_clip(), ["en", "de"], MLASettings(vocab_size=CLIP_VOCAB))
     emb = model.embeddings["de"]
     with torch.no_grad():
-        emb.word.weight.copy_(model.clip.token_embedding.weight)
+        emb.word.weight.copy_(model.clip.clip.token_embedding.weight)
         emb.to_width.weight.copy_(torch.eye(WIDTH))
         emb.to_width.bias.zero_()
     eot = CLIP_VOCAB - 1  # open_clip pools at argmax id, i.e. the EOT token ending each caption
@@ -63,10 +66,10 @@ def test_fresh_mla_equals_clip_text_path_fed_with_clip_embeddings():
         ids[row, : n - 1] = torch.randint(1, eot, (n - 1,))
         ids[row, n - 1] = eot
         mask[row, :n] = 1
-    expected = model.clip.encode_text(ids)
+    expected, clip_states = model.clip.text_layers(ids)
+    torch.testing.assert_close(expected, model.clip.encode_text(ids, normalize=False))
     got, states = model.encode_acquired(ids, mask, ["de"] * 3)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6)
-    clip_states = model.clip_block_states(ids)
     for mine, theirs in zip(states, clip_states, strict=True):
         torch.testing.assert_close(mine, theirs, rtol=1e-5, atol=1e-6)
 
@@ -101,15 +104,15 @@ def test_mixed_language_batch_equals_per_language_batches_in_input_order():
 def test_english_goes_through_untouched_clip_and_mixing_tokenizers_is_an_error():
     model = tiny_mla()
     clip_ids = torch.randint(1, CLIP_VOCAB, (2, CONTEXT))
-    torch.testing.assert_close(model.encode_text(clip_ids, None, "en"), model.clip.encode_text(clip_ids))
+    torch.testing.assert_close(model.encode_text(clip_ids, lang="en"), model.clip.encode_text(clip_ids))
     ids, mask = random_text(batch=2, lengths=(4, 7))
     with pytest.raises(ValueError, match="mixes English"):
-        model.encode_text(ids, mask, ["en", "de"])
+        model.encode_text(ids, mask, lang=["en", "de"])
     with pytest.raises(KeyError, match=r"'xx' is not supported.*add-language"):
-        model.encode_text(ids, mask, "xx")
+        model.encode_text(ids, mask, lang="xx")
     long_ids = torch.ones(1, CONTEXT + 1, dtype=torch.long)
     with pytest.raises(ValueError, match="context length"):
-        model.encode_text(long_ids, torch.ones_like(long_ids), "de")
+        model.encode_text(long_ids, torch.ones_like(long_ids), lang="de")
 
 
 def test_only_embeddings_map_and_acquirers_train_and_clip_gets_no_gradient():

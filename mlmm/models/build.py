@@ -20,6 +20,7 @@ from mlmm.config import ModelConfig, RunConfig, TokenizerConfig
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.models.clip import CLIPModel
 from mlmm.models.mclip import MCLIPModel
+from mlmm.models.mla import MLA
 from mlmm.models.towers.hf_text import hf_vocab_and_pad
 from mlmm.models.weights import read_model_config, read_state_dict
 
@@ -28,6 +29,7 @@ logger = logging.getLogger(__name__)
 FAMILIES: dict[str, Any] = {
     "clip": CLIPModel,
     "mclip": MCLIPModel,
+    "mla": MLA,
 }
 
 

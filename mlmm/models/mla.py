@@ -19,13 +19,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from mlmm.config import ModelConfig, TokenizerConfig
+from mlmm.models.clip import CLIPModel
 from mlmm.models.towers.acquirer import AcquirerStack
 
 log = logging.getLogger(__name__)
@@ -38,12 +40,13 @@ SHARED = "shared"  # ModuleDict key of the group used by every language without 
 class MLASettings:
     """Family knobs (``ModelConfig.extra`` of an ``mla`` model; parsed by ``mlmm.models.mla_build``)."""
 
-    vocab_size: int  # multilingual tokenizer's vocabulary size
+    vocab_size: int | None = None  # embedding rows; None = model.text's vocabulary (HF config or tokenizer)
     word_dim: int | None = None  # width of the new embedding tables (mBERT: 768); None = CLIP text width
     bottleneck: int | None = None  # acquirer hidden width; None = CLIP text width // 2
     acquirers: Literal["per_language", "shared"] = "per_language"
     embeddings: Literal["per_language", "shared"] = "per_language"
     own_languages: list[str] = field(default_factory=list)  # always get their own group (added languages)
+    trainable_languages: list[str] | None = None  # None = every non-English language (builder's business)
 
 
 class LanguageEmbedding(nn.Module):
@@ -60,23 +63,28 @@ class LanguageEmbedding(nn.Module):
 
 
 class MLA(nn.Module):
-    """Frozen open_clip ``CLIP`` (``clip``) + language groups for ``languages`` (English excluded).
-
-    ``clip`` must expose open_clip's text path: ``token_embedding``, ``positional_embedding``, ``transformer``
-    (``resblocks``, causal ``attn_mask``), ``ln_final``, ``text_projection``; plus ``encode_image``,
-    ``encode_text`` and ``logit_scale``.
+    """A frozen :class:`~mlmm.models.clip.CLIPModel` (``clip``) + language groups for ``languages`` (English
+    excluded). Its state dict is CLIP's under ``clip.`` plus ``embeddings.<group>.`` and ``acquirers.<group>.``.
     """
 
-    def __init__(self, clip: nn.Module, languages: list[str], settings: MLASettings):
+    def __init__(self, clip: CLIPModel, languages: list[str], settings: MLASettings):
         super().__init__()
-        if getattr(clip, "attn_mask", None) is None:
-            raise ValueError("MLA needs CLIP's causal text tower (attn_mask); this CLIP text tower has none")
+        text = clip.clip  # the open_clip.CLIP whose text path MLA reuses
+        if getattr(text, "attn_mask", None) is None or not text.transformer.batch_first:
+            raise ValueError(
+                "MLA needs open_clip's causal, batch-first text transformer; this CLIP has another"
+            )
+        if settings.vocab_size is None:
+            raise ValueError(
+                "MLA: settings.vocab_size must be resolved (mlmm.models.mla_build.parse_settings)"
+            )
         self.clip = clip
+        self.embed_dim = clip.embed_dim
         self.clip.requires_grad_(False)
         self.clip.eval()
         self.settings = settings
-        self.width = clip.transformer.width
-        self.num_blocks = len(clip.transformer.resblocks)
+        self.width = text.transformer.width
+        self.num_blocks = len(text.transformer.resblocks)
         self.grad_checkpointing = False
         self.embeddings = nn.ModuleDict()
         self.acquirers = nn.ModuleDict()
@@ -84,6 +92,46 @@ class MLA(nn.Module):
         for lang in languages:
             if lang != ENGLISH:
                 self.add_language(lang)
+
+    # ------------------------------------------------------------------ family protocol (models/build.py)
+    # The builders live in mlmm.models.mla_build (imported lazily: it imports this module).
+
+    pivot_languages = (ENGLISH,)  # InferenceModel: these languages use the pivot (CLIP) tokenizer
+    language_routed = True  # InferenceModel: pass ``lang`` to encode_text
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> MLA:
+        from mlmm.models.mla_build import build_mla
+
+        return build_mla(cfg)
+
+    @staticmethod
+    def tokenizer_configs(cfg: ModelConfig) -> tuple[TokenizerConfig, TokenizerConfig]:
+        from mlmm.models.mla_build import mla_tokenizer_configs
+
+        return mla_tokenizer_configs(cfg)
+
+    @staticmethod
+    def image_preset(cfg: ModelConfig) -> dict[str, Any]:
+        from mlmm.models.mla_build import mla_image_preset
+
+        return mla_image_preset(cfg)
+
+    @staticmethod
+    def init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
+        from mlmm.models.mla_build import mla_init_config
+
+        return mla_init_config(cfg, exported)
+
+    def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
+        from mlmm.models.mla_build import load_mla_init_state
+
+        load_mla_init_state(self, state)
+
+    def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
+        from mlmm.models.mla_build import mla_lr_multipliers
+
+        return mla_lr_multipliers(cfg, prefix)
 
     # ------------------------------------------------------------------ language groups
 
@@ -160,23 +208,28 @@ class MLA(nn.Module):
 
     def set_grad_checkpointing(self, enable: bool = True) -> None:
         self.grad_checkpointing = enable
-        if hasattr(self.clip, "set_grad_checkpointing"):
-            self.clip.set_grad_checkpointing(enable)
+        self.clip.clip.set_grad_checkpointing(enable)
 
     # ------------------------------------------------------------------ encoders
 
-    def encode_image(self, image: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    def encode_image(self, image: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """CLIP's frozen image tower: image [B, 3, H, W] -> [B, D]."""
         return self.clip.encode_image(image, normalize=normalize)
 
-    def encode_clip_text(self, ids: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    def encode_clip_text(self, ids: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         """English through CLIP's untouched text path: CLIP token ids [B, L_clip] -> [B, D]."""
         return self.clip.encode_text(ids, normalize=normalize)
 
     def encode_text(
-        self, ids: torch.Tensor, mask: torch.Tensor | None, lang: str | list[str], normalize: bool = False
+        self,
+        ids: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        normalize: bool = True,
+        lang: str | list[str] | None = None,
     ) -> torch.Tensor:
         """Route by language: ``"en"`` (CLIP token ids) to CLIP, anything else (multilingual ids) to MLA."""
+        if lang is None:
+            raise ValueError("MLA.encode_text needs lang= (English goes to CLIP, others to their acquirers)")
         langs = [lang] * ids.shape[0] if isinstance(lang, str) else list(lang)
         if all(lg == ENGLISH for lg in langs):
             return self.encode_clip_text(ids, normalize=normalize)
@@ -194,16 +247,18 @@ class MLA(nn.Module):
     ) -> tuple[torch.Tensor, list[torch.Tensor]]:
         """Multilingual ids [B, L] + mask [B, L] + per-sample languages -> (features [B, D], block states).
 
-        ``block states``: one [B, W] tensor per block, the hidden state after block i and its acquirer at the
-        pooled (last real token) position, for layer-wise distillation against :meth:`clip_block_states`.
+        ``block states``: one [B, W] tensor per block: the hidden state after block i and its acquirer at the
+        pooled (last real token) position, through CLIP's ``ln_final`` — the same form as the English states of
+        ``CLIPModel.text_layers`` (pooled at CLIP's end-of-text), for layer-wise distillation.
         """
+        text = self.clip.clip
         batch, length = ids.shape
         if len(langs) != batch:
             raise ValueError(f"MLA: {len(langs)} languages for a batch of {batch}")
-        if length > self.clip.positional_embedding.shape[0]:
+        if length > text.positional_embedding.shape[0]:
             raise ValueError(
                 f"MLA: text length {length} exceeds CLIP's context length "
-                f"{self.clip.positional_embedding.shape[0]}; set the multilingual tokenizer's context_length"
+                f"{text.positional_embedding.shape[0]}; set the multilingual tokenizer's context_length"
             )
         last = mask.long().sum(dim=1) - 1
         if bool((last < 0).any()):
@@ -211,49 +266,27 @@ class MLA(nn.Module):
         order, segments = _language_segments(langs)
         order = order.to(ids.device)
         ids, last = ids[order], last[order]
-        cast = self.clip.transformer.get_cast_dtype()
+        cast = text.transformer.get_cast_dtype()
         x = torch.cat([self.embeddings[self.group_key(lg, "embeddings")](ids[s:e]) for lg, s, e in segments])
-        x = x.to(cast) + self.clip.positional_embedding[:length].to(cast)
-        attn_mask = self.clip.attn_mask[:length, :length]
+        x = x.to(cast) + text.positional_embedding[:length].to(cast)
+        attn_mask = text.attn_mask[:length, :length]
         rows = torch.arange(batch, device=ids.device)
         states = []
-        for i, block in enumerate(self.clip.transformer.resblocks):
+        for i, block in enumerate(text.transformer.resblocks):
             x = self._run_block(block, x, attn_mask)
             x = torch.cat(
                 [self.acquirers[self.group_key(lg, "acquirers")][i](x[s:e]) for lg, s, e in segments]
             )
-            states.append(x[rows, last])
-        features = self._project(self.clip.ln_final(x)[rows, last])
+            states.append(text.ln_final(x[rows, last]))
+        features = self.clip._project(text.ln_final(x)[rows, last])
         inverse = torch.argsort(order)
         features = F.normalize(features, dim=-1) if normalize else features
         return features[inverse], [s[inverse] for s in states]
 
-    @torch.no_grad()
-    def clip_block_states(self, ids: torch.Tensor) -> list[torch.Tensor]:
-        """CLIP's English hidden state after each block at its pooling (EOT) position: list of [B, W]."""
-        clip = self.clip
-        cast = clip.transformer.get_cast_dtype()
-        x = clip.token_embedding(ids).to(cast) + clip.positional_embedding.to(cast)
-        pool = _clip_pool_index(clip, ids)
-        rows = torch.arange(ids.shape[0], device=ids.device)
-        states = []
-        for block in clip.transformer.resblocks:
-            x = block(x, attn_mask=clip.attn_mask)
-            states.append(x[rows, pool])
-        return states
-
     def _run_block(self, block: nn.Module, x: torch.Tensor, attn_mask: torch.Tensor) -> torch.Tensor:
-        if not self.clip.transformer.batch_first:
-            raise ValueError("MLA expects open_clip's batch-first text transformer")
         if self.grad_checkpointing and torch.is_grad_enabled():
             return checkpoint(block, x, None, None, attn_mask, use_reentrant=False)
         return block(x, attn_mask=attn_mask)
-
-    def _project(self, pooled: torch.Tensor) -> torch.Tensor:
-        proj = self.clip.text_projection
-        if proj is None:
-            return pooled
-        return proj(pooled) if isinstance(proj, nn.Linear) else pooled @ proj
 
 
 def _language_segments(langs: list[str]) -> tuple[torch.Tensor, list[tuple[str, int, int]]]:
@@ -266,17 +299,3 @@ def _language_segments(langs: list[str]) -> tuple[torch.Tensor, list[tuple[str, 
         else:
             segments.append((langs[i], pos, pos + 1))
     return torch.tensor(order, dtype=torch.long), segments
-
-
-def _clip_pool_index(clip: nn.Module, ids: torch.Tensor) -> torch.Tensor:
-    """Where open_clip's ``text_global_pool`` reads the sentence feature, per row: [B] long."""
-    pool_type = getattr(clip, "text_pool_type", "argmax")
-    if pool_type == "argmax":
-        return ids.argmax(dim=-1)
-    if pool_type == "eos":
-        return (ids == clip.text_eos_id).int().argmax(dim=-1)
-    if pool_type == "last":
-        return torch.full_like(ids[:, 0], ids.shape[1] - 1)
-    if pool_type == "first":
-        return torch.zeros_like(ids[:, 0])
-    raise ValueError(f"MLA: unsupported CLIP text pooling {pool_type!r}")

@@ -8,10 +8,13 @@ from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
 from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.mclip import MClipObjective
+from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "clip": ClipObjective,
     "mclip": MClipObjective,
+    "mla_nlt": MLANLTObjective,
+    "mla_le": MLALEObjective,
 }
 
 

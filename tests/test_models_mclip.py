@@ -197,3 +197,27 @@ def test_real_size_vit_b32_xlmr_base_builds_from_config_only():
     student = sum(p.numel() for p in model.student.parameters())
     assert math.isclose(teacher, 151_277_313) and student == 277_453_056 + 768 * 512 + 512
     assert model.student.encoder.config.vocab_size == 250_002 and model.student.num_layers == 12
+
+
+def test_tiny_xlmr_preset_matches_the_shipped_tokenizer():
+    """The quickstart student: tiny-xlmr's vocabulary and padding are those of tokenizers/mlmm-synth-6l."""
+    cfg = RunConfig(
+        model=ModelConfig(
+            family="mclip",
+            clip=TowerConfig(name="tiny-clip"),
+            text=TowerConfig(source="hf", name="tiny-xlmr"),
+        )
+    )
+    transforms = build_transforms(cfg)
+    assert (
+        transforms.tokenizer.identity["name"] == "mlmm-synth-6l" and transforms.tokenizer.context_length == 32
+    )
+    preset = json.loads((mlmm_preset_dir() / "tiny-xlmr.json").read_text(encoding="utf-8"))["hf_config"]
+    assert transforms.tokenizer.vocab_size == preset["vocab_size"]
+    assert transforms.tokenizer.pad_id == preset["pad_token_id"]
+    assert (
+        transforms.pivot_tokenizer.identity["kind"] == "open_clip"
+        and transforms.pivot_tokenizer.context_length == 32
+    )
+    ids, mask = transforms.tokenizer(["ein roter Würfel", "一个红色的立方体"], "de")
+    assert ids.shape == (2, 32) and int(ids.max()) < preset["vocab_size"]

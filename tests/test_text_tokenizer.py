@@ -95,6 +95,8 @@ def test_hf_tokenizer_gives_the_same_ids(tok):
         assert theirs["input_ids"].tolist() == ours.tolist(), lang
         assert theirs["attention_mask"].tolist() == ours_mask.tolist(), lang
     assert hf(EXAMPLES["de"])["input_ids"] == tok.encode(EXAMPLES["de"])
+    for odd in ["a  red   circle", " leading", "trailing ", "tab\tand ☃", "一个，红色的圆形。"]:
+        assert hf(odd)["input_ids"] == tok.encode(odd), repr(odd)
     tagged = hf("<2de>" + EXAMPLES["de"])["input_ids"]
     assert hf.decode(tagged, skip_special_tokens=True) == tok.decode(tagged) == EXAMPLES["de"]
     assert (hf.pad_token_id, hf.bos_token_id, hf.eos_token_id, len(hf)) == (PAD, BOS, EOS, tok.vocab_size)

@@ -23,9 +23,10 @@ def run_cli(argv: list[str]) -> int:
     return args.func(args)
 
 
-def test_training_twice_gives_identical_files_and_spec_hash(tmp_path):
+@pytest.mark.parametrize("model_type", ["unigram", "bpe"])
+def test_training_twice_gives_identical_files_and_spec_hash(tmp_path, model_type):
     inputs = write_text_corpus(tmp_path, count=150)
-    options = TokenizerTrainOptions(name="det", vocab_size=250)
+    options = TokenizerTrainOptions(name="det", vocab_size=250, model_type=model_type)
     spec_a = train_tokenizer(inputs, tmp_path / "a", options)
     spec_b = train_tokenizer(inputs, tmp_path / "b", options)
     model_a = (tmp_path / "a" / "det.model").read_bytes()
@@ -109,15 +110,22 @@ def test_read_corpus_from_shards_in_order(tmp_path):
 
 def test_cli_trains_from_shards_and_text(tmp_path):
     spec_glob = write_shards(tmp_path)
+    manifest = {"generator": "mlmm.data.synthetic", "generator_version": "7", "seed": 3, "splits": {}}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
     text = write_text_corpus(tmp_path, count=60)
     out = tmp_path / "tok"
     argv = ["tokenizer", "train", "--input", spec_glob, *text, "--name", "cli", "--vocab-size", "200"]
     argv += ["--model-type", "bpe", "--languages", "en,de", "zh", "fr", "es", "ja", "--out", str(out)]
+    argv += ["--input-command", "mlmm data synth --seed 3"]
     assert run_cli(argv) == 0
     spec = json.loads((out / "cli.json").read_text(encoding="utf-8"))
     assert {p.name for p in out.iterdir()} == {"cli.model", "cli.vocab", "cli.json"}
     assert spec["command"].startswith("mlmm tokenizer train --input ")
     assert "--languages en de zh fr es ja" in spec["command"]
+    assert spec["input_command"] == "mlmm data synth --seed 3"
+    assert spec["input_manifests"] == {
+        str(tmp_path): {"generator": "mlmm.data.synthetic", "generator_version": "7", "seed": 3}
+    }
     assert spec["samples"] == 4 + 6 * 61 and spec["options"]["model_type"] == "bpe"
     processor = spm.SentencePieceProcessor(model_file=str(out / "cli.model"))
     assert processor.decode(processor.encode(EXAMPLES["zh"])) == EXAMPLES["zh"]

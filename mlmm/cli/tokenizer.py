@@ -11,6 +11,8 @@ from mlmm.text.languages import SUPPORTED_LANGUAGES
 
 log = logging.getLogger(__name__)
 
+NORMALIZATIONS = ("identity", "nmt_nfkc", "nfkc", "nmt_nfkc_cf", "nfkc_cf")
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("tokenizer", help="train and inspect sentencepiece tokenizers")
@@ -56,6 +58,18 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--no-qa", action="store_true", help="train on captions only, not VQA questions/answers"
     )
+    parser.add_argument(
+        "--input-command",
+        default=None,
+        help="how the inputs were made (e.g. the `mlmm data synth` call); kept in the spec",
+    )
+    parser.add_argument(
+        "--normalization",
+        choices=NORMALIZATIONS,
+        default="identity",
+        help="sentencepiece normalization rule (default identity: text decodes to itself, CJK full-width "
+        "punctuation kept; nmt_nfkc folds it)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sentencepiece random seed")
     parser.add_argument(
         "--num-threads", type=int, default=1, help="training threads (>1 may change the model)"
@@ -81,6 +95,9 @@ def training_command(args: argparse.Namespace) -> str:
         parts += ["--character-coverage", str(args.character_coverage)]
     if args.no_qa:
         parts.append("--no-qa")
+    if args.input_command:
+        parts += ["--input-command", args.input_command]
+    parts += ["--normalization", args.normalization]
     parts += ["--seed", str(args.seed), "--num-threads", str(args.num_threads)]
     return shlex.join(parts)
 
@@ -101,9 +118,12 @@ def run_train(args: argparse.Namespace) -> int:
         include_qa=not args.no_qa,
         seed=args.seed,
         num_threads=args.num_threads,
+        normalization=args.normalization,
     )
     try:
-        spec = train_tokenizer(args.input, args.out, options, command=training_command(args))
+        spec = train_tokenizer(
+            args.input, args.out, options, command=training_command(args), input_command=args.input_command
+        )
     except (ValueError, FileNotFoundError) as exc:
         log.error("tokenizer train: %s", exc)
         return 2

@@ -7,6 +7,9 @@ Choices (all recorded in the ``NAME.json`` spec):
   With pad/bos/eos present, transformers can use the model (see :mod:`mlmm.text.spm_to_hf`).
 - ``character_coverage`` 1.0 when the corpus holds any CJK character (Han/kana alphabets are large; 0.9995
   would map rare ideographs to ``<unk>``), else 0.9995 (sentencepiece's recommendation for alphabetic scripts).
+- normalisation ``identity`` by default: NFKC (sentencepiece's default ``nmt_nfkc``) folds CJK full-width
+  punctuation (``，`` -> ``,``), so zh/ja captions would not decode to themselves and generated captions would
+  not match their references; whitespace is still collapsed. Pick ``nmt_nfkc`` for noisy web text.
 - determinism: every sentence is used (``input_sentence_size=0``, no sampling or shuffling), the random seed
   is fixed, training runs on ``num_threads=1`` by default, and the model is serialised from memory
   (``model_writer``) so no output path ends up inside it: the same corpus gives a byte-identical ``.model``.
@@ -32,6 +35,14 @@ log = logging.getLogger(__name__)
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
 ALPHABETIC_COVERAGE = 0.9995
 CJK_COVERAGE = 1.0
+MANIFEST_KEYS = (
+    "generator",
+    "generator_version",
+    "seed",
+    "languages",
+    "captions_per_language",
+    "questions_per_sample",
+)
 
 
 @dataclass
@@ -46,12 +57,21 @@ class TokenizerTrainOptions:
     include_qa: bool = True  # also train on VQA questions/answers found in shard json
     seed: int = 0
     num_threads: int = 1  # >1 is faster but may change the learned model
+    normalization: str = "identity"  # sentencepiece normalization_rule_name (identity keeps text exact)
 
 
 def train_tokenizer(
-    inputs: list[str], out_dir: str | os.PathLike, options: TokenizerTrainOptions, command: str | None = None
+    inputs: list[str],
+    out_dir: str | os.PathLike,
+    options: TokenizerTrainOptions,
+    command: str | None = None,
+    input_command: str | None = None,
 ) -> dict[str, Any]:
-    """Train on ``inputs`` (shard specs / text files), write the three files into ``out_dir``, return the spec."""
+    """Train on ``inputs`` (shard specs / text files), write the three files into ``out_dir``, return the spec.
+
+    ``command`` (the training command line) and ``input_command`` (how the inputs were made, e.g. the
+    ``mlmm data synth`` call) are recorded verbatim in the spec.
+    """
     if options.model_type not in ("unigram", "bpe"):
         raise ValueError(f"model_type must be 'unigram' or 'bpe', got {options.model_type!r}")
     languages = parse_languages(options.languages)
@@ -65,6 +85,8 @@ def train_tokenizer(
     model_path.write_bytes(model_bytes)
     (out / f"{options.name}.vocab").write_text(vocab_text(model_bytes), encoding="utf-8")
     spec = _spec(options, languages, corpus, trainer_args, model_bytes, command)
+    spec["input_command"] = input_command
+    spec["input_manifests"] = shard_manifests(corpus)
     (out / f"{options.name}.json").write_text(
         json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -94,7 +116,7 @@ def sentencepiece_arguments(
         "input_sentence_size": 0,
         "shuffle_input_sentence": False,
         "num_threads": options.num_threads,
-        "normalization_rule_name": "nmt_nfkc",
+        "normalization_rule_name": options.normalization,
         "minloglevel": 2,
     }
     for role, index in SPECIAL_IDS.items():
@@ -124,6 +146,22 @@ def vocab_text(model_bytes: bytes) -> str:
         f"{processor.id_to_piece(i)}\t{processor.get_score(i):g}\n" for i in range(processor.get_piece_size())
     )
     return "".join(lines)
+
+
+def shard_manifests(corpus: Corpus) -> dict[str, dict[str, Any]]:
+    """Generator facts from a ``manifest.json`` beside the shards (``mlmm data synth`` writes one), by folder."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in corpus.inputs:
+        folder = Path(item["path"]).parent
+        manifest = folder / "manifest.json"
+        if item["kind"] != "shard" or str(folder) in found or not manifest.is_file():
+            continue
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found[str(folder)] = {key: meta[key] for key in MANIFEST_KEYS if key in meta}
+    return found
 
 
 def _spec(

@@ -1,0 +1,64 @@
+"""The shipped tokenizer ``tokenizers/mlmm-synth-6l``: found by name, spec matches, covers the current corpus.
+
+If the synthetic grammar changes, these tests fail until the model is retrained with the commands in
+``tokenizers/README.md``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from mlmm.config import PROJECT_ROOT, TokenizerConfig
+from mlmm.data.synthetic import GENERATOR_VERSION, synthesize
+from mlmm.text import build_tokenizer
+from mlmm.text.corpus import read_corpus
+
+NAME = "mlmm-synth-6l"
+FOLDER = PROJECT_ROOT / "tokenizers"
+LANGS = ["en", "de", "fr", "es", "zh", "ja"]
+
+
+@pytest.fixture(scope="module")
+def spec():
+    return json.loads((FOLDER / f"{NAME}.json").read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def tok(tmp_path_factory):
+    cwd_elsewhere = tmp_path_factory.mktemp("elsewhere")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(cwd_elsewhere)  # the bare name must resolve through the project root, not the cwd
+        return build_tokenizer(TokenizerConfig(kind="sentencepiece", name=NAME, context_length=64))
+
+
+def test_files_spec_and_identity_agree(tok, spec):
+    model = (FOLDER / f"{NAME}.model").read_bytes()
+    assert spec["model_sha256"] == hashlib.sha256(model).hexdigest() == tok.identity["sha256"]
+    assert (
+        spec["vocab_size"]
+        == tok.vocab_size
+        == len((FOLDER / f"{NAME}.vocab").read_text("utf-8").splitlines())
+    )
+    assert list(tok.language_ids) == LANGS and spec["command"].startswith("mlmm tokenizer train")
+    assert spec["input_command"].startswith("mlmm data synth")
+    total = sum((FOLDER / f"{NAME}.{ext}").stat().st_size for ext in ("model", "vocab", "json"))
+    assert total < 500_000
+
+
+def test_trained_on_the_current_generator(spec):
+    versions = {m["generator_version"] for m in spec["input_manifests"].values()}
+    assert versions == {GENERATOR_VERSION}, "synth generator changed: retrain (see tokenizers/README.md)"
+
+
+def test_round_trips_fresh_synthetic_text_in_every_language(tok, tmp_path):
+    synthesize(tmp_path, samples=30, seed=12345, parallel_samples=0, shard_size=1000)
+    for lang in LANGS:
+        texts = read_corpus([str(tmp_path / "train-000000.tar")], [lang]).sentences
+        assert len(texts) > 50
+        ids, mask = tok(texts, lang)
+        assert (ids[:, 1] == tok.language_ids[lang]).all()
+        assert not (ids == tok.unk_id).any(), f"{lang}: characters outside the shipped vocabulary"
+        assert tok.decode(ids) == texts, lang

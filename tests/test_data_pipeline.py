@@ -197,3 +197,32 @@ def test_inconsistent_modalities_fail_clearly(shards):
         build_loader(_cfg(shards, modalities=["smell"]), make_transforms(), batch_size=2, seed=0)
     with pytest.raises(ValueError, match="not in the run's language list"):
         build_loader(_cfg(shards, languages={"sw": 1.0}), make_transforms(), batch_size=2, seed=0)
+
+
+def test_video_frames_are_ordered_and_resampled(tmp_path):
+    from data_factory import image_bytes
+
+    with ShardSink(tmp_path, "vid", max_count=10) as sink:
+        # frame members written out of order: frame10 must come after frame2
+        frames = {f"frame{i}.png": image_bytes(i) for i in (10, 0, 2, 1)}
+        sink.write({"__key__": "clip", **frames, "json": {"captions": {"en": ["a clip"]}}})
+    cfg = _cfg(
+        str(tmp_path / "vid-000000.tar"), modalities=["video", "text"], num_frames=2, languages={"en": 1.0}
+    )
+    batch = next(
+        iter(build_loader(cfg, make_transforms(), batch_size=1, seed=0, loop=False, drop_last=False))
+    )
+    video = batch[keys.VIDEO]
+    assert video.shape == (1, 2, 3, 8, 8)  # frames 0 and 10 (first and last of 4)
+    red = [round((video[0, i, 0, 0, 0].item() * 0.26862954 + 0.48145466) * 255) for i in range(2)]
+    assert red == [0, 10 * 37 % 256]
+
+
+def test_pipe_urls_read_like_paths(shards):
+    from mlmm.data.pipeline import iter_samples
+    from mlmm.data.shardspec import expand_shards
+
+    path = expand_shards(shards)[0]
+    assert [s["__key__"] for s in iter_samples(f"pipe:cat {path}")] == [
+        s["__key__"] for s in iter_samples(path)
+    ]

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
+import subprocess
+import sys
 
 import pytest
 import webdataset as wds
@@ -161,6 +164,34 @@ def test_bad_arguments_fail_with_clear_messages(tmp_path):
         synthesize(tmp_path, 4, splits=(0.5, 0.1, 0.1))
     with pytest.raises(ValueError, match="samples must be >= 1"):
         synthesize(tmp_path, 0)
+    with pytest.raises(ValueError, match="parallel_samples must be >= 0"):
+        synthesize(tmp_path, 4, parallel_samples=-1)
+
+
+def test_same_seed_in_another_process_with_other_hash_seed_gives_same_bytes(tmp_path):
+    """No dependence on PYTHONHASHSEED (set iteration order) or on the process."""
+    here = synthesize(tmp_path / "here", 12, languages=("en", "fr", "ja"), seed=5, parallel_samples=3)
+    code = (
+        "import sys, json; from mlmm.data.synthetic import synthesize; "
+        "print(json.dumps(synthesize(sys.argv[1], 12, languages=('en','fr','ja'), seed=5, parallel_samples=3)))"
+    )
+    env = {**os.environ, "PYTHONHASHSEED": "12345"}
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "there")],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == here
+
+
+def test_captions_do_not_depend_on_the_other_languages_asked(tmp_path):
+    """Template choice is language-neutral: English captions are the same with or without German."""
+    only_en = synthesize(tmp_path / "en", 10, languages=("en",), seed=4, parallel_samples=0)
+    en_de = synthesize(tmp_path / "ende", 10, languages=("en", "de"), seed=4, parallel_samples=0)
+    caps = lambda out, m: [s["json"]["captions"]["en"] for s in _read_split(out, m, "train")]  # noqa: E731
+    assert caps(tmp_path / "en", only_en) == caps(tmp_path / "ende", en_de)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -177,7 +208,7 @@ def test_cli_writes_the_corpus_and_prints_a_summary(tmp_path, capsys):
     )  # fmt: skip
     assert args.func(args) == 0
     printed = capsys.readouterr().out
-    assert "train 8 (2 shards)" in printed and "parallel 3 (1 shards)" in printed
+    assert "train 8 (2 shard(s))" in printed and "parallel 3 (1 shard(s))" in printed
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["languages"] == ["en", "ja"] and manifest["image_size"] == 32
     assert sorted(p.name for p in out.glob("*.tar")) == [

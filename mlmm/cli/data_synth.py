@@ -55,8 +55,19 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         description=DESCRIPTION,
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    parser.add_argument("--out", required=True, help="output folder (created; stale shards of ours removed)")
-    parser.add_argument("--samples", type=_positive, required=True, help="total samples over train/val/test")
+    parser.add_argument(
+        "--out",
+        required=True,
+        default=argparse.SUPPRESS,
+        help="output folder (created; stale shards of ours removed)",
+    )
+    parser.add_argument(
+        "--samples",
+        type=_positive,
+        required=True,
+        default=argparse.SUPPRESS,
+        help="total samples over train/val/test",
+    )
     parser.add_argument(
         "--languages", type=_languages, default="en,de,fr,es,zh,ja", help="comma-separated codes"
     )
@@ -70,7 +81,10 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         "espeak-ng (non-verbal only, with a warning, when espeak-ng is missing)",
     )
     parser.add_argument(
-        "--parallel", type=int, default=None, help="text-only parallel samples (default: --samples)"
+        "--parallel",
+        type=int,
+        default=None,
+        help="text-only parallel samples (None: as many as --samples; 0: none)",
     )
     parser.add_argument("--shard-size", type=_positive, default=1000, help="samples per shard")
     parser.add_argument("--splits", type=_fractions, default="0.8,0.1,0.1", help="train,val,test fractions")
@@ -102,7 +116,7 @@ def run(args: argparse.Namespace) -> int:
     )
     elapsed = time.perf_counter() - start
     counts = ", ".join(
-        f"{name} {info['samples']} ({len(info['shards'])} shards)"
+        f"{name} {info['samples']} ({len(info['shards'])} shard(s))"
         for name, info in manifest["splits"].items()
     )
     print(

@@ -113,6 +113,13 @@ def synthesize(
     """
     languages = tuple(languages)
     _validate(samples, languages, image_size, audio, shard_size)
+    for name, value, low in (
+        ("parallel_samples", parallel_samples or 0, 0),
+        ("captions_per_language", captions_per_language, 1),
+        ("questions_per_sample", questions_per_sample, 0),
+    ):
+        if value < low:
+            raise ValueError(f"{name} must be >= {low}, got {value}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     opts = SynthOptions(

@@ -164,6 +164,11 @@ def _install_save_killer(nth: int) -> None:
 
 
 def main(argv: list[str]) -> int:
+    """Train RECIPE with the toy components; ``--sequence`` runs several trainings in this one process.
+
+    ``--sequence '[{"overrides": [...], "resume": "latest"}, ...]'``: each entry adds its overrides to the
+    command line's and runs after the previous one (saves interpreter and DeepSpeed start-up in tests).
+    """
     import argparse
     import logging
 
@@ -174,15 +179,80 @@ def main(argv: list[str]) -> int:
     parser.add_argument("recipe")
     parser.add_argument("overrides", nargs="*")
     parser.add_argument("--resume")
+    parser.add_argument("--sequence", type=json.loads)
     parser.add_argument("--local_rank", type=int)  # passed by the deepspeed launcher
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     if os.environ.get("TOY_KILL_IN_SAVE"):
         _install_save_killer(int(os.environ["TOY_KILL_IN_SAVE"]))
-    summary = run_training(load_config(args.recipe, args.overrides), args.resume, toy_components())
-    print(json.dumps({"summary": summary["metrics"]}))
+    runs = args.sequence or [{"overrides": [], "resume": args.resume}]
+    for run in runs:
+        cfg = load_config(args.recipe, args.overrides + run.get("overrides", []))
+        summary = run_training(cfg, run.get("resume"), toy_components())
+        print(json.dumps({"summary": summary["metrics"]}))
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+# ----------------------------------------------------------------------------------------------- test helpers
+
+SCRIPT = Path(__file__).resolve()
+REPO = SCRIPT.parents[1]
+
+
+def write_recipe(directory: Path, **train) -> Path:
+    """A toy recipe in ``directory`` (deterministic, fp32, tiny batches); ``train`` entries override."""
+    import yaml
+
+    recipe = {
+        "name": "toy",
+        "output_dir": str(directory / "run"),
+        "seed": 3,
+        "train": {
+            "micro_batch_size": 4,
+            "grad_accum": 2,
+            "max_steps": 6,
+            "log_every": 1,
+            "save_every": 2,
+            "deterministic": True,
+            "optim": {"lr": 0.01, "warmup_steps": 2, "grad_clip": 1.0},
+            **train,
+        },
+    }
+    path = directory / "toy.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """Environment for a child run: one thread per process (2 shared cores), no launcher variables."""
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")
+    }
+    env.update(OMP_NUM_THREADS="1", PYTHONPATH=str(REPO), **extra)
+    return env
+
+
+def run_toy(args: list[str], timeout: int = 240, launcher: list[str] | None = None, **env: str):
+    """Run this script (optionally under a launcher) in a subprocess; returns the CompletedProcess."""
+    import subprocess
+
+    cmd = (launcher or [sys.executable]) + [str(SCRIPT), *args]
+    return subprocess.run(
+        cmd, cwd=REPO, env=subprocess_env(**env), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def exported(run_dir: Path) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load_file
+
+    return load_file(str(run_dir / "model" / "model.safetensors"))
+
+
+def assert_identical(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> None:
+    assert sorted(a) == sorted(b)
+    for key in a:
+        assert torch.equal(a[key], b[key]), f"{key} differs"

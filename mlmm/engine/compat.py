@@ -4,7 +4,9 @@
 ``deepspeed.initialize`` at ZeRO 0-2) broadcasts ``p.data.view(torch.uint8)``, which raises
 "self.dim() cannot be 0 to view Float as Byte" for a 0-dim parameter — and open_clip's CLIP keeps its learned
 temperature ``logit_scale`` as one. Around that call only, 0-dim parameters are viewed as shape [1] (same
-storage, so the broadcast lands in the real parameter) and restored afterwards.
+storage, so the broadcast lands in the real parameter) and restored afterwards. ZeRO-3's parameter conversion
+(``zero.Init._zero_init_param``) has the same ``view(torch.uint8)``; there the broadcast goes through a flat
+view (``reshape(-1)``, same storage) instead — the method's other steps are DeepSpeed's, unchanged.
 """
 
 from __future__ import annotations
@@ -12,13 +14,17 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
+import torch
+
 
 @contextlib.contextmanager
 def scalar_parameter_broadcast() -> Iterator[None]:
     """Patch ``DeepSpeedEngine._broadcast_model`` for the duration of a ``deepspeed.initialize`` call."""
     from deepspeed.runtime.engine import DeepSpeedEngine
+    from deepspeed.runtime.zero.partition_parameters import Init
 
     original = DeepSpeedEngine._broadcast_model
+    original_zero_init = Init._zero_init_param
 
     def broadcast_model(self) -> None:
         scalars = [p for p in self.module.parameters() if p.dim() == 0]
@@ -30,8 +36,19 @@ def scalar_parameter_broadcast() -> Iterator[None]:
             for param in scalars:
                 param.data = param.data.reshape(())
 
+    def zero_init_param(self, param) -> None:
+        import deepspeed.comm as dist
+
+        self._convert_to_deepspeed_param(param)
+        group = self.get_partition_dp_group(param)
+        src = 0 if dist.get_world_group() == group else dist.get_global_rank(group, 0)
+        dist.broadcast(param.data.reshape(-1).view(torch.uint8), src, group)
+        param.partition()
+
     DeepSpeedEngine._broadcast_model = broadcast_model
+    Init._zero_init_param = zero_init_param
     try:
         yield
     finally:
         DeepSpeedEngine._broadcast_model = original
+        Init._zero_init_param = original_zero_init

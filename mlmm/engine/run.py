@@ -141,7 +141,7 @@ def _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world
     try:
         state = trainer.fit(state)
         save(state)
-        if rank == 0 and parts.export_model is not None:
+        if parts.export_model is not None:
             export_weights(cfg, engine, ckpt_dir, ckpt.tag_for_step(state.step), parts)
         metrics = {**evaluate(state), **_train_summary(out, state)}
     finally:
@@ -198,9 +198,12 @@ def _client_state(cfg: RunConfig, transforms, loader, state: TrainState, world: 
     }
 
 
-def export_weights(cfg: RunConfig, engine, ckpt_dir: Path, tag: str, parts: Components) -> Path:
-    """Rank 0: consolidated fp32 weights -> a freshly built model (strict) -> ``export_model``."""
-    state = strip_prefix(fp32_state_dict(engine, ckpt_dir, tag), "model.")
+def export_weights(cfg: RunConfig, engine, ckpt_dir: Path, tag: str, parts: Components) -> Path | None:
+    """Collective: consolidated fp32 weights -> a freshly built model (strict) -> ``export_model`` (rank 0)."""
+    full = fp32_state_dict(engine, ckpt_dir, tag)
+    if full is None:  # not rank 0
+        return None
+    state = strip_prefix(full, "model.")
     model = parts.build_model(cfg.model)
     model.load_state_dict(state, strict=True)
     path = parts.export_model(model, cfg, Path(cfg.output_dir) / EXPORT_DIR)

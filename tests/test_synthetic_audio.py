@@ -97,3 +97,58 @@ def test_audio_all_speaks_captions_with_espeak(tmp_path):
             assert meta["audio"]["text"] == meta["captions"][lang][0]
             assert len(wave) > 0.5 * 16000 and np.abs(wave).max() > 0.1  # real speech, not silence
     assert "verbal" in kinds and "nonverbal" in kinds
+
+
+def test_japanese_speech_text_is_kana_only():
+    """espeak-ng 1.51 spells kanji out as "Chinese letter": Japanese captions are spoken from their kana reading."""
+    import random
+    import re
+
+    from mlmm.data.synthetic.grammars import get_grammar
+    from mlmm.data.synthetic.scene import sample_scene
+
+    ja, rng, han = get_grammar("ja"), random.Random(0), re.compile("[\u4e00-\u9fff]")
+    assert (
+        ja.speech_text("大きな赤い丸が小さな青い四角の左にあります。")
+        == "おおきなあかいまるがちいさなあおいしかくのひだりにあります。"
+    )
+    for _ in range(200):
+        for caption in ja.captions(sample_scene(rng)):
+            assert not han.search(ja.speech_text(caption)), caption
+
+
+def _phonemes(lang: str, text: str) -> str:
+    import subprocess
+
+    from mlmm.text.languages import get_language
+
+    voice = get_language(lang).espeak_voice
+    done = subprocess.run(
+        ["espeak-ng", "-q", "-x", "-v", voice, text], capture_output=True, text=True, check=True
+    )
+    return done.stdout
+
+
+_ZH_VOICE_BUG = pytest.mark.xfail(
+    strict=True,
+    reason="mlmm/text/languages.py gives zh the espeak voice 'cmn', which reads hanzi as English-"
+    "spelled pinyin ('lv four'); 'cmn-latn-pinyin' speaks Mandarin. Remove this mark once fixed.",
+)
+
+
+@pytest.mark.skipif(
+    audio_lib.espeak_path() is None, reason="espeak-ng not installed (apt-get install espeak-ng)"
+)
+@pytest.mark.parametrize("lang", ["en", "de", "fr", "es", pytest.param("zh", marks=_ZH_VOICE_BUG), "ja"])
+def test_espeak_voice_reads_captions_in_their_language(lang):
+    """No switch to the English fallback ("(en)") while phonemising a caption."""
+    from mlmm.data.synthetic.grammars import get_grammar
+    from mlmm.data.synthetic.scene import Scene, SceneObject
+
+    grammar = get_grammar(lang)
+    scene = Scene(
+        (SceneObject("star", "green", "small", 0.3, 0.5), SceneObject("square", "red", "large", 0.7, 0.5)),
+        "h",
+    )
+    phonemes = _phonemes(lang, grammar.speech_text(grammar.captions(scene)[0]))
+    assert phonemes.strip() and "(en)" not in phonemes, phonemes

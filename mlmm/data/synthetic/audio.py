@@ -21,6 +21,7 @@ import numpy as np
 import soundfile
 
 from mlmm.data.synthetic.scene import Scene, SceneObject
+from mlmm.text.languages import get_language
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,6 @@ PITCH_HZ = {
     "orange": 698.46,
 }
 AMPLITUDE = {"small": 0.3, "large": 0.8}
-ESPEAK_VOICES = {"en": "en", "de": "de", "fr": "fr", "es": "es", "zh": "cmn", "ja": "ja"}
 ESPEAK_TIMEOUT_S = 30
 
 
@@ -115,9 +115,7 @@ def speak(text: str, lang: str, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
     path = espeak_path()
     if path is None:
         raise RuntimeError("espeak-ng is not installed (apt-get install -y espeak-ng)")
-    if lang not in ESPEAK_VOICES:
-        raise ValueError(f"no espeak-ng voice for language {lang!r}; known: {', '.join(ESPEAK_VOICES)}")
-    cmd = [path, "-b", "1", "-v", ESPEAK_VOICES[lang], "--stdout", text]
+    cmd = [path, "-b", "1", "-v", get_language(lang).espeak_voice, "--stdout", text]
     result = subprocess.run(cmd, capture_output=True, timeout=ESPEAK_TIMEOUT_S)
     if result.returncode != 0 or not result.stdout:
         raise RuntimeError(f"espeak-ng failed for {lang!r}: {result.stderr.decode(errors='replace').strip()}")

@@ -18,7 +18,7 @@ import random
 from dataclasses import dataclass
 
 from mlmm.data.synthetic import audio as audio_lib
-from mlmm.data.synthetic.grammars import Grammar
+from mlmm.data.synthetic.grammars import Grammar, get_grammar
 from mlmm.data.synthetic.render import render_png
 from mlmm.data.synthetic.scene import Scene, hard_negative, sample_scene
 from mlmm.data.synthetic.vqa import qa_items
@@ -75,7 +75,7 @@ def _audio_member(scene: Scene, captions: dict, rng: random.Random, opts: SynthO
     lang = rng.choice(opts.languages)
     if opts.audio == "all" and verbal and opts.speech:
         text = captions[lang][0]
-        wave = audio_lib.speak(text, lang)
+        wave = audio_lib.speak(get_grammar(lang).speech_text(text), lang)
         return audio_lib.encode_flac(wave), {"type": "verbal", "lang": lang, "text": text, "caption_index": 0}
     return audio_lib.encode_flac(audio_lib.nonverbal_waveform(scene)), {"type": "nonverbal", "lang": None}
 

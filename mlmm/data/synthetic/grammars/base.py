@@ -52,6 +52,10 @@ class Grammar(ABC):
     def shape_word(self, shape: str) -> str:
         """The shape as a short answer (bare noun)."""
 
+    def speech_text(self, text: str) -> str:
+        """``text`` as espeak-ng should read it (Japanese: kana, since espeak-ng cannot read kanji)."""
+        return text
+
     def number_word(self, value: int) -> str | None:
         """A spelled-out number used as a synonym answer (None: no synonym)."""
         return None

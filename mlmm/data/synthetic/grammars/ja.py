@@ -6,6 +6,8 @@ sentences end in polite ``あります`` / ``です``; punctuation is full-width
 
 from __future__ import annotations
 
+import re
+
 from mlmm.data.synthetic.grammars.base import Grammar, join_items
 from mlmm.data.synthetic.questions import Question
 from mlmm.data.synthetic.scene import Scene, SceneObject
@@ -34,6 +36,17 @@ ORDER = {"h": "左から順に", "v": "上から順に"}
 FAR_START = {"h": "一番左", "v": "一番上"}
 FAR_END = {"h": "一番右", "v": "一番下"}
 COUNTS = {1: "一つ", 2: "二つ", 3: "三つ", 4: "四つ"}
+# kana readings of every kanji word above: espeak-ng 1.51 reads kana but spells kanji as "Chinese letter"
+READINGS = {
+    "図形": "ずけい", "画像": "がぞう", "無地": "むじ", "背景": "はいけい", "並んで": "ならんで",
+    "一番": "いちばん", "順": "じゅん", "一つ": "ひとつ", "二つ": "ふたつ", "三つ": "みっつ", "四つ": "よっつ",
+    "小さな": "ちいさな", "大きな": "おおきな", "赤い": "あかい", "青い": "あおい", "黄色い": "きいろい",
+    "緑": "みどり", "紫": "むらさき", "色": "いろ", "四角": "しかく", "三角": "さんかく", "十字": "じゅうじ",
+    "丸": "まる", "星": "ほし", "ひし形": "ひしがた", "形": "かたち", "左": "ひだり", "右": "みぎ",
+    "上": "うえ", "下": "した", "物体": "ぶったい", "何色": "なにいろ", "何": "なに",
+}  # fmt: skip
+# longest first, so that 何色 wins over 何 and ひし形 over 形
+_READING_PATTERN = re.compile("|".join(sorted(map(re.escape, READINGS), key=len, reverse=True)))
 
 
 def phrase(obj: SceneObject) -> str:
@@ -91,6 +104,9 @@ class Japanese(Grammar):
             return f"{referent(q.shape, q.colour)}はありますか？"
         other = referent(q.other_shape, q.other_colour)
         return f"{referent(q.shape, q.colour)}は{other}の{words[q.axis]}にありますか？"
+
+    def speech_text(self, text: str) -> str:
+        return _READING_PATTERN.sub(lambda m: READINGS[m.group(0)], text)
 
     def colour_word(self, colour: str, noun: str | None) -> str:
         return COLOURS[colour][1]

@@ -131,6 +131,18 @@ def test_cli_trains_from_shards_and_text(tmp_path):
     assert processor.decode(processor.encode(EXAMPLES["zh"])) == EXAMPLES["zh"]
 
 
+def test_cli_show_prints_identity_and_pieces(tmp_path, capsys):
+    inputs = write_text_corpus(tmp_path, count=60)
+    train_tokenizer(inputs, tmp_path, TokenizerTrainOptions(name="shown", vocab_size=200))
+    argv = ["tokenizer", "show", str(tmp_path / "shown.model"), "--text", EXAMPLES["de"], "--lang", "de"]
+    assert run_cli([*argv, "--context-length", "40"]) == 0
+    header, line = (json.loads(row) for row in capsys.readouterr().out.splitlines())
+    assert header["identity"]["name"] == "shown" and header["vocab_size"] == 200
+    assert line["pieces"][:2] == ["<s>", "<2de>"] and line["pieces"][-1] == "</s>"
+    assert line["decoded"] == EXAMPLES["de"] and len(line["ids"]) == len(line["pieces"])
+    assert run_cli(["tokenizer", "show", "no-such-model"]) == 2
+
+
 def test_failures_name_the_problem(tmp_path, caplog):
     missing = str(tmp_path / "missing.txt")
     with pytest.raises(FileNotFoundError, match="missing.txt"):

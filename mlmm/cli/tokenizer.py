@@ -133,18 +133,23 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_show(args: argparse.Namespace) -> int:
+    """Print one JSON line with the identity, then one JSON line per ``--text`` (ids and pieces)."""
     from mlmm.config import TokenizerConfig
     from mlmm.text import build_tokenizer
 
     try:
         tok = build_tokenizer(TokenizerConfig("sentencepiece", args.name, args.context_length))
-        report = {"identity": tok.identity, "vocab_size": tok.vocab_size, "languages": list(tok.language_ids)}
+        lines = [
+            {"identity": tok.identity, "vocab_size": tok.vocab_size, "languages": list(tok.language_ids)}
+        ]
         for text in args.text:
             ids, mask = tok([text], args.lang)
-            pieces = [tok.processor.id_to_piece(i) for i in ids[0][mask[0].bool()].tolist()]
-            report.setdefault("texts", []).append({"text": text, "ids": ids[0].tolist(), "pieces": pieces})
+            real = ids[0][mask[0].bool()].tolist()
+            pieces = [tok.processor.id_to_piece(i) for i in real]
+            lines.append({"text": text, "ids": real, "pieces": pieces, "decoded": tok.decode(real)})
     except (ValueError, FileNotFoundError) as exc:
         log.error("tokenizer show: %s", exc)
         return 2
-    print(json.dumps(report, ensure_ascii=False, indent=2))
+    for line in lines:
+        print(json.dumps(line, ensure_ascii=False))
     return 0

@@ -226,3 +226,33 @@ def test_pipe_urls_read_like_paths(shards):
     assert [s["__key__"] for s in iter_samples(f"pipe:cat {path}")] == [
         s["__key__"] for s in iter_samples(path)
     ]
+
+
+def test_random_augmentation_is_seeded_per_sample_and_leaves_the_caller_rng_alone(tmp_path):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mlmm.data.transforms import build_image_transform
+
+    noise = np.random.default_rng(0).integers(0, 256, size=(6, 16, 16, 3), dtype=np.uint8)
+    with ShardSink(tmp_path, "tex", max_count=10) as sink:
+        for i, pixels in enumerate(noise):  # textured images: a random crop changes the pixels
+            buf = io.BytesIO()
+            Image.fromarray(pixels).save(buf, format="PNG")
+            sink.write({"__key__": f"t{i}", "png": buf.getvalue(), "json": {"captions": {"en": ["x"]}}})
+
+    def images(seed):
+        tf = make_transforms()
+        tf.image = build_image_transform(8, is_train=True)  # RandomResizedCrop: draws from torch's RNG
+        cfg = _cfg(str(tmp_path / "tex-000000.tar"), languages={"en": 1.0})
+        loader = build_loader(cfg, tf, batch_size=3, seed=seed, loop=False, shuffle=False)
+        return torch.cat([b[keys.IMAGE] for b in loader])
+
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    first = images(1)
+    assert torch.equal(torch.get_rng_state(), before)  # the training process's RNG stream is untouched
+    assert torch.equal(first, images(1))  # same (seed, epoch, key): same crop
+    assert not torch.equal(first, images(2))  # same order (no shuffle), other seed: other crops

@@ -139,7 +139,9 @@ def multi_hot(labels: Any, num_labels: int) -> torch.Tensor:
 def _with_private_rng(seed: int, fn: Callable[[], Any]) -> Any:
     """Run ``fn`` with torch's CPU RNG seeded by ``seed``; the caller's RNG state is restored afterwards."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed % (2**63))
+        torch.default_generator.manual_seed(
+            seed % (2**63)
+        )  # CPU only: torch.manual_seed also queues CUDA seeding (slow)
         return fn()
 
 

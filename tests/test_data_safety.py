@@ -141,3 +141,12 @@ def test_decoders_raise_with_reasons():
         decode_json(b"[1, 2]")
     waveform, rate = decode_audio(wav_bytes(seconds=0.05, sample_rate=8000))
     assert waveform.shape == (1, 400) and rate == 8000
+
+
+def test_failing_pipe_command_is_counted_and_the_next_shard_still_read(tmp_path):
+    with ShardSink(tmp_path, "ok", max_count=10) as sink:
+        sink.write(sample(0))
+    stats = DataStats()
+    specs = [f"pipe:cat {tmp_path}/missing.tar", str(tmp_path / "ok-000000.tar")]
+    assert [s["__key__"] for s in iter_samples(specs, stats=stats)] == ["s00000"]
+    assert stats.skipped == {"unreadable_shard": 1}

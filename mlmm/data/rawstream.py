@@ -90,29 +90,38 @@ def iter_tar_members(url: str) -> Iterator[dict[str, Any]]:
     except _READ_ERRORS as exc:
         yield {"fname": None, "error": "unreadable_shard", "detail": str(exc)}
         return
-    with stream:
+    try:
+        yield from _stream_members(stream)
+    finally:
         try:
-            tar = tarfile.open(fileobj=stream, mode="r|*")
+            stream.close()
+        except _READ_ERRORS as exc:  # e.g. a pipe: command exiting non-zero after its data was read
+            logger.warning("closing shard %s: %s", url, exc)
+
+
+def _stream_members(stream: Any) -> Iterator[dict[str, Any]]:
+    try:
+        tar = tarfile.open(fileobj=stream, mode="r|*")
+    except _READ_ERRORS as exc:
+        yield {"fname": None, "error": "unreadable_shard", "detail": str(exc)}
+        return
+    while True:
+        try:
+            info = tar.next()
         except _READ_ERRORS as exc:
-            yield {"fname": None, "error": "unreadable_shard", "detail": str(exc)}
+            yield {"fname": None, "error": "truncated", "detail": f"header: {exc}"}
             return
-        while True:
-            try:
-                info = tar.next()
-            except _READ_ERRORS as exc:
-                yield {"fname": None, "error": "truncated", "detail": f"header: {exc}"}
-                return
-            if info is None:
-                return
-            if not info.isreg():
-                continue
-            try:
-                data = tar.extractfile(info).read()
-            except _READ_ERRORS as exc:
-                yield {"fname": info.name, "error": "truncated", "detail": f"{info.name}: {exc}"}
-                return
-            tar.members = []  # stream mode keeps every TarInfo otherwise: memory grows with the shard
-            yield {"fname": info.name, "data": data}
+        if info is None:
+            return
+        if not info.isreg():
+            continue
+        try:
+            data = tar.extractfile(info).read()
+        except _READ_ERRORS as exc:
+            yield {"fname": info.name, "error": "truncated", "detail": f"{info.name}: {exc}"}
+            return
+        tar.members = []  # stream mode keeps every TarInfo otherwise: memory grows with the shard
+        yield {"fname": info.name, "data": data}
 
 
 def group_members(members: Iterable[dict[str, Any]], url: str) -> Iterator[dict[str, Any]]:

@@ -111,7 +111,8 @@ class ShardLoader:
         self.urls = expand_shards(cfg.shards)
         self.num_workers = cfg.num_workers
         self._streams = max(1, self.num_workers)
-        self._stats = DataStats()
+        self._stats = DataStats()  # since this loader was built
+        self._epoch_stats = DataStats()  # this epoch (logged at its end)
         self._epoch, self._consumed, self._next, self._batches = 0, [0] * self._streams, 0, 0
         if position is not None:
             self._restore(position)
@@ -149,7 +150,10 @@ class ShardLoader:
             yield from self._epoch_batches()
             if self.cfg.resampled:
                 return  # an infinite stream only ends when its shards are unreadable
-            logger.info("data epoch %d done (rank %d): %s", self._epoch, self.rank, self.stats())
+            logger.info(
+                "data epoch %d done (rank %d): %s; total %s",
+                self._epoch, self.rank, self._epoch_stats.take_delta(), self.stats(),
+            )  # fmt: skip
             if not self.loop:
                 return
             self._epoch, self._consumed, self._next = self._epoch + 1, [0] * self._streams, 0
@@ -248,6 +252,7 @@ class ShardLoader:
             batch = buffers[worker].popleft()
             meta = batch.pop(_META)
             self._stats.merge(meta["stats"])
+            self._epoch_stats.merge(meta["stats"])
             self._next = (worker + 1) % self._streams
             if meta["end"]:
                 alive[worker] = False

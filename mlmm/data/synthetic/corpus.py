@@ -92,6 +92,27 @@ def _write_split(out_dir: Path, prefix: str, count: int, shard_size: int, make_s
     return {"samples": count, "shards": shards}
 
 
+def _manifest(opts: SynthOptions, splits: dict) -> dict:
+    """Everything a reader needs besides the shards; no paths outside ``out_dir``, no timestamps."""
+    return {
+        "generator": "mlmm.data.synthetic",
+        "generator_version": GENERATOR_VERSION,
+        "seed": opts.seed,
+        "languages": list(opts.languages),
+        "image_size": opts.image_size,
+        "audio": opts.audio,
+        "audio_sample_rate": audio_lib.SAMPLE_RATE,
+        "espeak": audio_lib.espeak_version() if opts.speech else None,
+        "captions_per_language": opts.captions_per_language,
+        "questions_per_sample": opts.questions_per_sample,
+        "label_names": list(LABEL_NAMES),
+        "shapes": list(SHAPES),
+        "colours": list(COLOURS),
+        "sizes": list(SIZES),
+        "splits": splits,
+    }
+
+
 def synthesize(
     out_dir: str | Path,
     samples: int,
@@ -122,14 +143,9 @@ def synthesize(
             raise ValueError(f"{name} must be >= {low}, got {value}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    speech = _speech_available(audio)
     opts = SynthOptions(
-        languages=languages,
-        seed=seed,
-        image_size=image_size,
-        audio=audio,
-        captions_per_language=captions_per_language,
-        questions_per_sample=questions_per_sample,
-        speech=_speech_available(audio),
+        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech
     )
     grammars = [get_grammar(code) for code in languages]
     split_manifest = {}
@@ -141,26 +157,9 @@ def synthesize(
     n_parallel = samples if parallel_samples is None else parallel_samples
     make_parallel = lambda i: build_parallel_sample(i, grammars, opts)  # noqa: E731
     split_manifest["parallel"] = _write_split(out, "parallel", n_parallel, shard_size, make_parallel)
-    log.info(
-        "synthesised %d samples in %.2f s (%.0f samples/s)", samples, elapsed, samples / max(elapsed, 1e-9)
-    )
-    manifest = {
-        "generator": "mlmm.data.synthetic",
-        "generator_version": GENERATOR_VERSION,
-        "seed": seed,
-        "languages": list(languages),
-        "image_size": image_size,
-        "audio": audio,
-        "audio_sample_rate": audio_lib.SAMPLE_RATE,
-        "espeak": audio_lib.espeak_version() if opts.speech else None,
-        "captions_per_language": captions_per_language,
-        "questions_per_sample": questions_per_sample,
-        "label_names": list(LABEL_NAMES),
-        "shapes": list(SHAPES),
-        "colours": list(COLOURS),
-        "sizes": list(SIZES),
-        "splits": split_manifest,
-    }
+    rate = samples / max(elapsed, 1e-9)
+    log.info("synthesised %d samples in %.2f s (%.0f samples/s)", samples, elapsed, rate)
+    manifest = _manifest(opts, split_manifest)
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     return manifest

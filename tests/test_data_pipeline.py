@@ -256,3 +256,14 @@ def test_random_augmentation_is_seeded_per_sample_and_leaves_the_caller_rng_alon
     assert torch.equal(torch.get_rng_state(), before)  # the training process's RNG stream is untouched
     assert torch.equal(first, images(1))  # same (seed, epoch, key): same crop
     assert not torch.equal(first, images(2))  # same order (no shuffle), other seed: other crops
+
+
+def test_in_process_loading_restores_the_callers_thread_count(shards):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        loader = iter(build_loader(_cfg(shards), make_transforms(), batch_size=4, seed=0))
+        next(loader)
+        assert torch.get_num_threads() == 2  # batches are made single-threaded, the training step is not
+    finally:
+        torch.set_num_threads(threads)

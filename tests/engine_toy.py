@@ -76,6 +76,32 @@ class ToyObjective(nn.Module):
         return {"model.head": 0.5}
 
 
+class ToyContrastiveObjective(nn.Module):
+    """InfoNCE between ``model(x)`` and a learned embedding of ``y`` through mlmm's ContrastiveLoss, whose keys
+    are gathered across ranks with gradients (so 2 ranks × B must equal 1 rank × 2B); its temperature is a
+    0-dim parameter, like open_clip's logit scale."""
+
+    def __init__(self, model: ToyModel):
+        super().__init__()
+        from mlmm.losses.contrastive import ContrastiveLoss
+
+        self.model = model
+        self.target = nn.Linear(OUT_DIM, OUT_DIM)
+        self.contrastive = ContrastiveLoss(init_temperature=0.1)
+
+    def forward(self, batch: dict) -> ToyStepOutput:
+        a = nn.functional.normalize(self.model(batch["x"]), dim=-1)
+        b = nn.functional.normalize(self.target(batch["y"]), dim=-1)
+        result = self.contrastive(a, b)
+        return ToyStepOutput(result.loss, {"logit_scale": float(result.logit_scale)})
+
+    def lr_multipliers(self) -> dict[str, float]:
+        return {}
+
+
+TOY_OBJECTIVES = {"toy": ToyObjective, "toy_contrastive": ToyContrastiveObjective}
+
+
 class ToyLoader:
     """Epoch mode: a seeded permutation per epoch, sample i of it to rank i % world; resumable position."""
 
@@ -134,7 +160,7 @@ def toy_components():
     return Components(
         build_model=lambda model_cfg: ToyModel(),
         build_transforms=lambda cfg: None,
-        build_objective=lambda cfg, model: ToyObjective(model),
+        build_objective=lambda cfg, model: TOY_OBJECTIVES[cfg.train.objective](model),
         build_loader=build_loader,
         export_model=export_model,
         evaluate=evaluate,
@@ -212,6 +238,7 @@ def write_recipe(directory: Path, **train) -> Path:
         "output_dir": str(directory / "run"),
         "seed": 3,
         "train": {
+            "objective": "toy",
             "micro_batch_size": 4,
             "grad_accum": 2,
             "max_steps": 6,

@@ -116,7 +116,7 @@ def _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world
     out = Path(cfg.output_dir)
     ckpt_dir = out / "checkpoints"
     float_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(precision)
-    logger = RunLogger(out, cfg.train.max_steps, state.step, rank)
+    logger = RunLogger(out, cfg.train.max_steps, state.step, rank, desc=cfg.name)
 
     def save(s: TrainState) -> None:
         ckpt.save_checkpoint(
@@ -127,10 +127,11 @@ def _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world
             cfg.train.keep_checkpoints,
         )
 
-    def evaluate(s: TrainState) -> dict[str, Any]:
+    def evaluate(s: TrainState, final: bool = False) -> dict[str, Any]:
         if parts.evaluate is None or not cfg.eval.benchmarks:
             return {}
-        metrics = run_evaluation(cfg, engine, transforms, parts.evaluate, rank, world, precision)
+        report_dir = out if final else out / "eval" / ckpt.tag_for_step(s.step)
+        metrics = run_evaluation(cfg, engine, transforms, parts.evaluate, rank, world, precision, report_dir)
         logger.log_eval(s.step, metrics)
         return metrics
 
@@ -143,7 +144,7 @@ def _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world
         save(state)
         if parts.export_model is not None:
             export_weights(cfg, engine, ckpt_dir, ckpt.tag_for_step(state.step), parts)
-        metrics = {**evaluate(state), **_train_summary(out, state)}
+        metrics = {**evaluate(state, final=True), **_train_summary(out, state)}
     finally:
         logger.close()
     if rank == 0:
@@ -212,7 +213,7 @@ def export_weights(cfg: RunConfig, engine, ckpt_dir: Path, tag: str, parts: Comp
 
 
 def run_evaluation(
-    cfg: RunConfig, engine, transforms, evaluate_fn, rank: int, world: int, precision: str
+    cfg: RunConfig, engine, transforms, evaluate_fn, rank: int, world: int, precision: str, report_dir: Path
 ) -> dict:
     """Collective: evaluate the engine's model on every rank (ZeRO-3 parameters gathered first)."""
     module = engine.module
@@ -226,7 +227,7 @@ def run_evaluation(
     )
     try:
         with torch.no_grad(), gathered_parameters(engine), autocast:
-            metrics = evaluate_fn(cfg, module.model, transforms, rank, world, Path(cfg.output_dir))
+            metrics = evaluate_fn(cfg, module.model, transforms, rank, world, report_dir)
     finally:
         module.train(was_training)
     return metrics

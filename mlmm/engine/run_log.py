@@ -25,7 +25,9 @@ TENSORBOARD_DIR = "tensorboard"
 class RunLogger:
     """Console progress + TensorBoard + JSONL for one run (active on rank 0 only)."""
 
-    def __init__(self, output_dir: str | Path, total_steps: int, start_step: int, rank: int = 0):
+    def __init__(
+        self, output_dir: str | Path, total_steps: int, start_step: int, rank: int = 0, desc: str = "train"
+    ):
         self.active = rank == 0
         self.output_dir = Path(output_dir)
         self._bar = None
@@ -40,7 +42,7 @@ class RunLogger:
         drop_records_after(self.output_dir / JSONL_NAME, start_step)
         self._jsonl = open(self.output_dir / JSONL_NAME, "a", encoding="utf-8")  # noqa: SIM115 (closed in close())
         self._tb = SummaryWriter(str(self.output_dir / TENSORBOARD_DIR), purge_step=start_step + 1)
-        self._bar = tqdm(total=total_steps, initial=start_step, desc="train", unit="step", dynamic_ncols=True)
+        self._bar = tqdm(total=total_steps, initial=start_step, desc=desc, unit="step", dynamic_ncols=True)
 
     def advance(self, steps: int = 1) -> None:
         if self._bar is not None:

@@ -129,17 +129,10 @@ def _phonemes(lang: str, text: str) -> str:
     return done.stdout
 
 
-_ZH_VOICE_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="mlmm/text/languages.py gives zh the espeak voice 'cmn', which reads hanzi as English-"
-    "spelled pinyin ('lv four'); 'cmn-latn-pinyin' speaks Mandarin. Remove this mark once fixed.",
-)
-
-
 @pytest.mark.skipif(
     audio_lib.espeak_path() is None, reason="espeak-ng not installed (apt-get install espeak-ng)"
 )
-@pytest.mark.parametrize("lang", ["en", "de", "fr", "es", pytest.param("zh", marks=_ZH_VOICE_BUG), "ja"])
+@pytest.mark.parametrize("lang", ["en", "de", "fr", "es", "zh", "ja"])
 def test_espeak_voice_reads_captions_in_their_language(lang):
     """No switch to the English fallback ("(en)") while phonemising a caption."""
     from mlmm.data.synthetic.grammars import get_grammar

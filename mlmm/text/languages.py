@@ -35,7 +35,7 @@ LANGUAGES: dict[str, Language] = {
     "de": Language("de", "German", "Deutsch", "de"),
     "fr": Language("fr", "French", "Français", "fr"),
     "es": Language("es", "Spanish", "Español", "es"),
-    "zh": Language("zh", "Chinese (Mandarin)", "中文", "cmn", uses_spaces=False),
+    "zh": Language("zh", "Chinese (Mandarin)", "中文", "cmn-latn-pinyin", uses_spaces=False),
     "ja": Language("ja", "Japanese", "日本語", "ja", uses_spaces=False),
 }
 SUPPORTED_LANGUAGES: tuple[str, ...] = tuple(LANGUAGES)

@@ -267,3 +267,18 @@ def test_in_process_loading_restores_the_callers_thread_count(shards):
         assert torch.get_num_threads() == 2  # batches are made single-threaded, the training step is not
     finally:
         torch.set_num_threads(threads)
+
+
+def test_position_of_another_rank_or_shard_set_is_refused(shards, tmp_path):
+    cfg = _cfg(shards)
+    loader = build_loader(cfg, make_transforms(), batch_size=4, seed=0, rank=0, world_size=2)
+    _take(loader, 1)
+    with pytest.raises(ValueError, match="rank"):
+        build_loader(
+            cfg, make_transforms(), batch_size=4, seed=0, rank=1, world_size=2, position=loader.position()
+        )
+    fewer = _cfg(shards.replace("000007", "000005"))
+    with pytest.raises(ValueError, match="num_shards"):
+        build_loader(
+            fewer, make_transforms(), batch_size=4, seed=0, rank=0, world_size=2, position=loader.position()
+        )

@@ -120,13 +120,8 @@ class ShardLoader:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         self.cfg, self.plan, self.batch_size = cfg, plan, batch_size
-        self.rank, self.world_size, self.loop, self.shuffle, self.drop_last = (
-            rank,
-            world_size,
-            loop,
-            shuffle,
-            drop_last,
-        )
+        self.rank, self.world_size = rank, world_size
+        self.loop, self.shuffle, self.drop_last = loop, shuffle, drop_last
         self.urls = expand_shards(cfg.shards)
         self.num_workers = cfg.num_workers
         self._streams = max(1, self.num_workers)
@@ -155,6 +150,9 @@ class ShardLoader:
             "num_workers": self.num_workers,
             "seed": self.plan.seed,
             "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "resampled": self.cfg.resampled,
+            "num_shards": len(self.urls),
             "consumed": list(self._consumed),
             "next_worker": self._next,
             "batches": self._batches,
@@ -189,16 +187,20 @@ class ShardLoader:
             position = position["ranks"][str(self.rank)]
         expected = {
             "version": POSITION_VERSION,
+            "rank": self.rank,
             "world_size": self.world_size,
             "num_workers": self.num_workers,
             "seed": self.plan.seed,
             "batch_size": self.batch_size,
+            "shuffle": self.shuffle,
+            "resampled": self.cfg.resampled,
+            "num_shards": len(self.urls),
         }
         for name, value in expected.items():
             if position.get(name) != value:
                 raise ValueError(
                     f"cannot resume data position: {name} was {position.get(name)!r}, now {value!r} "
-                    "(exact resumption needs the same world size, workers, seed and batch size)"
+                    "(exact resumption needs the same shards, world size, workers, seed, batch size and shuffling)"
                 )
         if len(position["consumed"]) != self._streams:
             raise ValueError(

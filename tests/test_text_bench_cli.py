@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import argparse
 import logging
 
 import pytest
 
-from mlmm.cli import bench as bench_cli
+from mlmm.cli.main import main
 from mlmm.text.languages import LANGUAGES, contains_cjk, language_tag, parse_languages, tag_language
 
 SCRIPT = '''"""Echo benchmark: prints its arguments.
@@ -22,10 +21,7 @@ sys.exit(3 if "--fail" in sys.argv else 0)
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mlmm")
-    bench_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)  # the real ``mlmm`` entry point
 
 
 @pytest.fixture

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 
@@ -10,17 +9,14 @@ import pytest
 import sentencepiece as spm
 from text_corpus_helpers import EXAMPLES, sentences, write_text_corpus
 
-from mlmm.cli import tokenizer as tokenizer_cli
+from mlmm.cli.main import main
 from mlmm.data.writer import ShardSink
 from mlmm.text.corpus import read_corpus
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
 
 def run_cli(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="mlmm")
-    tokenizer_cli.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(argv)
-    return args.func(args)
+    return main(argv)  # the real ``mlmm`` entry point
 
 
 @pytest.mark.parametrize("model_type", ["unigram", "bpe"])

@@ -162,3 +162,16 @@ def test_language_without_tag_is_an_error(tmp_path):
     assert list(tok.language_ids) == ["en", "de"]
     with pytest.raises(ValueError, match="no language tag for 'ja'"):
         tok(["赤い円"], "ja")
+
+
+def test_model_without_pad_or_bos_is_rejected_with_advice(tmp_path, model_path):
+    import sentencepiece as spm
+
+    lines = write_text_corpus(tmp_path, count=50)
+    spm.SentencePieceTrainer.train(  # sentencepiece's defaults: no <pad> piece (pad_id = -1)
+        input=",".join(lines), model_prefix=str(tmp_path / "plain"), vocab_size=150, minloglevel=2
+    )
+    with pytest.raises(ValueError, match="has no pad piece; train it with `mlmm tokenizer train`"):
+        build_tokenizer(TokenizerConfig("sentencepiece", str(tmp_path / "plain.model"), context_length=16))
+    with pytest.raises(ValueError, match="context_length must be >= 3"):
+        build_tokenizer(TokenizerConfig("sentencepiece", str(model_path), context_length=2))

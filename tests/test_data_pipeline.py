@@ -282,3 +282,12 @@ def test_position_of_another_rank_or_shard_set_is_refused(shards, tmp_path):
         build_loader(
             fewer, make_transforms(), batch_size=4, seed=0, rank=0, world_size=2, position=loader.position()
         )
+
+
+def test_resampled_resume(shards):
+    cfg = _cfg(shards, resampled=True)
+    reference = _take(build_loader(cfg, make_transforms(), batch_size=7, seed=9), 6)
+    first = build_loader(cfg, make_transforms(), batch_size=7, seed=9)
+    _take(first, 4)
+    resumed = _take(build_loader(cfg, make_transforms(), batch_size=7, seed=9, position=first.position()), 2)
+    assert [b[keys.SAMPLE_KEY] for b in resumed] == [b[keys.SAMPLE_KEY] for b in reference[4:]]

@@ -21,6 +21,7 @@ SUBCOMMAND_MODULES = (
     "mlmm.cli.eval",
     "mlmm.cli.bench",
     "mlmm.cli.quickstart",
+    "mlmm.cli.mla",
 )
 
 

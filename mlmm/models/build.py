@@ -16,7 +16,7 @@ from typing import Any
 
 from torch import nn
 
-from mlmm.config import ModelConfig, RunConfig, TokenizerConfig
+from mlmm.config import ModelConfig, RunConfig
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.models.clip import CLIPModel
 from mlmm.models.mclip import MCLIPModel
@@ -73,18 +73,19 @@ def export_model_config(cfg: ModelConfig) -> ModelConfig:
     )
 
 
-def build_image_transform(cfg: RunConfig, train: bool = False) -> Any:
+def build_image_transform(cfg: RunConfig) -> Any:
     """open_clip's preprocessing for the model's image size (``data.train.image_size`` overrides it).
 
     Training uses the eval transform too (resize + centre crop, no random crop): the synthetic corpus needs no
     augmentation and a deterministic transform keeps resumed runs bit-identical.
     """
-    from open_clip import image_transform
+    from mlmm.data.transforms import build_image_transform as image_transform
 
     preset = family_class(cfg.model).image_preset(resolve_model_config(cfg.model))
     size = preset["vision_cfg"].get("image_size", 224)
     if cfg.data.train.image_size is not None:
         size = cfg.data.train.image_size
+    size = int(size[0] if isinstance(size, list | tuple) else size)
     pre = preset.get("preprocess_cfg", {})
     return image_transform(size, is_train=False, mean=pre.get("mean"), std=pre.get("std"))
 
@@ -115,11 +116,6 @@ def build_tokenizers(model_cfg: ModelConfig) -> tuple[Any, Any]:
     _check_student_vocab(model_cfg, tokenizer)
     pivot = None if pivot_cfg is None else build_tokenizer(pivot_cfg)
     return tokenizer, pivot
-
-
-def tokenizer_config_of(cfg: ModelConfig) -> tuple[TokenizerConfig, TokenizerConfig | None]:
-    cfg = resolve_model_config(cfg)
-    return family_class(cfg).tokenizer_configs(cfg)
 
 
 def build_transforms(cfg: RunConfig) -> SampleTransforms:

@@ -45,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--micro-batch", type=int, default=None, help="override both recipes' micro batch")
     parser.add_argument("--seed", type=int, default=0)
+    from mlmm.cli.quickstart_mla import add_arguments as add_mla_arguments  # --model mla
+
+    add_mla_arguments(parser)
     parser.set_defaults(func=run)
 
 
@@ -61,6 +64,10 @@ def run(args: argparse.Namespace) -> int:
     common = _eval_overrides(shards["test"]) + [f"seed={args.seed}"]
     if args.micro_batch:
         common.append(f"train.micro_batch_size={args.micro_batch}")
+    if args.model == "mla":  # CLIP, M-CLIP and MLA side by side: mlmm/cli/quickstart_mla.py
+        from mlmm.cli.quickstart_mla import run_mla_quickstart
+
+        return run_mla_quickstart(args, out, manifest, shards, common)
 
     clip_cfg = load_config(
         RECIPES / "clip.yaml",

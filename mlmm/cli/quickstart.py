@@ -37,8 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", required=True, help="output folder (data, runs, metrics.json)")
-    parser.add_argument("--samples", type=int, default=6000, help="image-caption samples (train/val/test)")
-    parser.add_argument("--parallel-samples", type=int, default=6000, help="text-only parallel samples")
+    parser.add_argument("--samples", type=int, default=4000, help="image-caption samples (train/val/test)")
+    parser.add_argument("--parallel-samples", type=int, default=4000, help="text-only parallel samples")
     parser.add_argument("--clip-steps", type=int, default=None, help="override the CLIP recipe's max_steps")
     parser.add_argument(
         "--mclip-steps", type=int, default=None, help="override the M-CLIP recipe's max_steps"

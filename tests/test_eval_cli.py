@@ -5,10 +5,17 @@ import json
 
 import numpy as np
 import pytest
+import torch
+from eval_shards import N, write_shards
+from PIL import Image
 
+import mlmm
 from mlmm.cli import eval as eval_cli
+from mlmm.config import ModelConfig, RunConfig, TowerConfig
 from mlmm.eval.hashing import hashing_metrics
 from mlmm.eval.retrieval import retrieval_metrics
+from mlmm.models.build import build_model
+from mlmm.models.export import export_model
 
 
 def _run(capsys, *argv):
@@ -98,3 +105,31 @@ def test_bad_predictions_and_missing_checkpoint(tmp_path, capsys):
     assert code == 2 and "checkpoint folder not found" in err
     code, _, err = _run(capsys, "eval")
     assert code == 2
+
+
+def test_checkpoint_form_runs_the_recipe_benchmarks_on_an_exported_model(tmp_path, capsys):
+    torch.manual_seed(0)
+    cfg = RunConfig(model=ModelConfig(family="clip", clip=TowerConfig(name="tiny-clip")))
+    export = export_model(build_model(cfg.model), cfg, tmp_path / "export")
+    shards = write_shards(tmp_path / "data")
+    recipe = tmp_path / "eval.yaml"
+    recipe.write_text(
+        "name: toy\neval:\n  batch_size: 4\n  benchmarks:\n"
+        f"    - {{name: toy, task: retrieval, shards: ['{shards}'], languages: [en, de]}}\n"
+    )
+    code, out, _ = _run(
+        capsys, "eval", str(recipe), "--checkpoint", str(export), "--out", str(tmp_path / "o")
+    )
+    assert code == 0
+    metrics = json.loads((tmp_path / "o" / "metrics.json").read_text())
+    assert metrics == pytest.approx(json.loads(out))
+    # the same numbers straight from mlmm.load + retrieval_metrics
+    model = mlmm.load(export)
+    images = [Image.new("RGB", (8, 8), (40 * i, 0, 0)) for i in range(N)]
+    texts = [c for i in range(N) for c in (f"object {i}", f"thing {i}")]
+    expected = retrieval_metrics(
+        model.encode_image(images), model.encode_text(texts, "en"), np.repeat(np.arange(N), 2)
+    )
+    for key, value in expected.items():
+        assert metrics[f"retrieval/toy/en/{key}"] == pytest.approx(value)
+    assert metrics["primary"] == metrics["retrieval/toy/mean/mean_recall"]

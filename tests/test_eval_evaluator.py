@@ -1,6 +1,5 @@
 """Evaluator over real tar shards with small fake models: keys, values, primary, reports, ranks, errors."""
 
-import io
 import json
 import os
 import socket
@@ -8,42 +7,15 @@ import socket
 import numpy as np
 import pytest
 import torch.multiprocessing as mp
-from PIL import Image
+from eval_shards import N, answers_for, write_shards
 
 from mlmm.config import BenchmarkConfig, EvalConfig
-from mlmm.data.writer import ShardSink
 from mlmm.eval import Evaluator
 from mlmm.eval.captioning import caption_metrics
 from mlmm.eval.hashing import hashing_metrics
 from mlmm.eval.protocols import Encoder
 from mlmm.eval.retrieval import retrieval_metrics
 from mlmm.eval.vqa import vqa_accuracy
-
-N = 6
-
-
-def _png(index: int) -> bytes:
-    buf = io.BytesIO()
-    Image.new("RGB", (8, 8), (40 * index, 0, 0)).save(buf, format="PNG")
-    return buf.getvalue()
-
-
-def _answers(index: int) -> list[str]:
-    return ["yes"] * index + ["no"] * (10 - index)  # sample i: "yes" matches i of 10 answers
-
-
-def write_shards(root) -> str:
-    """N samples: image i, en caption naming i, de caption naming i + 1 (wrong on purpose), labels, qa."""
-    with ShardSink(root, "eval", max_count=4) as sink:  # two shards
-        for i in range(N):
-            meta = {
-                "captions": {"en": [f"object {i}", f"thing {i}"], "de": [f"objekt {(i + 1) % N}"]},
-                "labels": [i % 3],
-                "qa": [{"lang": "en", "question": "red?", "answers": _answers(i), "answer_type": "yes/no",
-                        "question_type": "is"}],
-            }  # fmt: skip
-            sink.write({"__key__": f"s{i:03d}", "png": _png(i), "json": meta})
-    return str(root / "eval-{000000..000001}.tar")
 
 
 class FakeEncoder:
@@ -116,7 +88,7 @@ def test_vqa_and_captioning_with_a_generating_model(tmp_path):
     cfg = _cfg(shards, "vqa", "captioning", meteor=False)
     cfg.primary = "captioning/toy/en/cider"
     metrics = Evaluator(cfg).run(FakeGenerator())
-    expected_vqa = vqa_accuracy(["Yes"] * N, [_answers(i) for i in range(N)])["accuracy"]
+    expected_vqa = vqa_accuracy(["Yes"] * N, [answers_for(i) for i in range(N)])["accuracy"]
     assert metrics["vqa/toy/accuracy"] == expected_vqa
     assert metrics["vqa/toy/en/accuracy"] == expected_vqa
     assert metrics["vqa/toy/answer_type/yes/no"] == expected_vqa

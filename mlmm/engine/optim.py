@@ -107,7 +107,10 @@ def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float) -> C
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, optim: OptimConfig, total_steps: int):
-    """``LambdaLR`` with :func:`warmup_cosine`; DeepSpeed steps it once per optimizer step."""
+    """``LambdaLR`` with :func:`warmup_cosine`; DeepSpeed steps it once per optimizer step.
+
+    ``total_steps=0`` (a run that only converts/exports weights) gets a 1-step schedule that never runs.
+    """
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, warmup_cosine(optim.warmup_steps, total_steps, optim.min_lr_ratio)
+        optimizer, warmup_cosine(optim.warmup_steps, max(total_steps, 1), optim.min_lr_ratio)
     )

@@ -98,6 +98,8 @@ class _Totals:
     hits_at: dict[int, float]
     radius_le: np.ndarray  # float [bits + 1]: pairs with distance <= r
     radius_rel_le: np.ndarray  # relevant pairs with distance <= r
+    variants: tuple[str, ...] = VARIANTS
+    curves: bool = True
 
 
 def _rank_keys(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
@@ -116,40 +118,46 @@ def _rank_keys(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
     return key
 
 
-def _radius_counts(keys: np.ndarray, hits: np.ndarray, bits: int) -> tuple[np.ndarray, np.ndarray]:
-    """Pair counts with distance <= r, all and relevant, summed over rows: two float [bits + 1]."""
-    c, n = keys.shape
-    span = 2 * n * (bits + 1)
-    offsets = np.arange(c, dtype=np.int64)[:, None] * span
-    flat = (keys + offsets).ravel()
-    bounds = offsets + 2 * n * np.arange(1, bits + 2, dtype=np.int64)[None, :]  # [C, bits + 1]
-    within = np.searchsorted(flat, bounds.ravel()).reshape(c, bits + 1) - np.arange(c)[:, None] * n
-    padded = np.concatenate([np.zeros((c, 1), dtype=hits.dtype), hits], axis=1)
-    relevant = np.take_along_axis(padded, within, axis=1)
-    return within.sum(axis=0).astype(np.float64), relevant.sum(axis=0).astype(np.float64)
+def _relevant_positions(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Relevant items in ranked order: (row, 0-based position, t = their 1-based count within the row, R [C]).
+
+    At the t-th relevant position ``i`` of a row, precision is ``t / (i + 1)``: no cumulative sum over
+    all N positions is needed, only over the (usually few) relevant ones.
+    """
+    flat = np.flatnonzero(keys.ravel() & 1)  # 1-D flatnonzero is much faster than 2-D nonzero
+    rows = flat // keys.shape[1]
+    cols = flat - rows * keys.shape[1]
+    n_rel = np.bincount(rows, minlength=keys.shape[0])
+    t = np.arange(1, rows.size + 1) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)
+    return rows, cols, t, n_rel
 
 
 def _accumulate(totals: _Totals, dist: np.ndarray, rel: np.ndarray, k: int, bits: int) -> None:
+    """Add one chunk of queries; only the requested variants (and curves) are computed."""
     keys = _rank_keys(dist, rel)
-    ranked = keys & 1  # int32 relevance in ranked order [C, N]
-    hits = np.cumsum(ranked, axis=1, dtype=np.int32)  # relevant items within the top i
-    inv_pos = 1.0 / np.arange(1, ranked.shape[1] + 1, dtype=np.float64)
-    gains = hits * ranked  # P(i) * i at relevant positions, 0 elsewhere
-    n_rel = hits[:, -1]
+    c, n = keys.shape
+    rows, cols, t, n_rel = _relevant_positions(keys)
+    precision = t / (cols + 1.0)
     totals.n_relevant.append(n_rel)
-    ap_all = (gains @ inv_pos) / np.maximum(n_rel, 1)
+    ap_all = np.bincount(rows, weights=precision, minlength=c) / np.maximum(n_rel, 1)
     totals.ap_all.append(ap_all)
-    totals.ap_top_k.append((gains[:, :k] @ inv_pos[:k]) / np.maximum(hits[:, k - 1], 1))
-    if k >= ranked.shape[1]:  # the first min(N, R) relevant items are all of them
-        totals.ap_first_k.append(ap_all)
-    else:
-        first = gains * (hits <= np.minimum(k, n_rel)[:, None])
-        totals.ap_first_k.append((first @ inv_pos) / np.maximum(np.minimum(k, n_rel), 1))
+    if "map_at_k" in totals.variants:
+        top = cols < k
+        hits_k = np.bincount(rows[top], minlength=c)
+        totals.ap_top_k.append(
+            np.bincount(rows[top], weights=precision[top], minlength=c) / np.maximum(hits_k, 1)
+        )
+    if "map_first_k_relevant" in totals.variants:
+        first = t <= k  # the first min(k, R) relevant items
+        per_row = np.bincount(rows[first], weights=precision[first], minlength=c)
+        totals.ap_first_k.append(per_row / np.maximum(np.minimum(k, n_rel), 1))
+    if not totals.curves:
+        return
     for kk in totals.hits_at:
-        totals.hits_at[kk] += float(hits[:, kk - 1].sum())
-    all_le, rel_le = _radius_counts(keys, hits, bits)
-    totals.radius_le += all_le
-    totals.radius_rel_le += rel_le
+        totals.hits_at[kk] += float(np.count_nonzero(cols < kk))
+    totals.radius_le += np.cumsum(np.bincount(dist.ravel(), minlength=bits + 1)[: bits + 1])
+    rel_dist = keys[rows, cols] // (2 * n)
+    totals.radius_rel_le += np.cumsum(np.bincount(rel_dist, minlength=bits + 1)[: bits + 1])
 
 
 @dataclass
@@ -170,11 +178,17 @@ def hashing_evaluation(
     k: int = 1000,
     precision_ks: Sequence[int] = DEFAULT_PRECISION_KS,
     chunk_size: int = 256,
+    variants: Sequence[str] = VARIANTS,
+    curves: bool = True,
 ) -> HashingResult:
-    """All hashing metrics (see the module docstring) for query codes [Q, B] against database codes [N, B].
+    """Hashing metrics (see the module docstring) for query codes [Q, B] against database codes [N, B].
 
-    Labels are multi-hot [Q, C] / [N, C] or integer ids [Q] / [N]. ``k`` is clipped to N.
+    Labels are multi-hot [Q, C] / [N, C] or integer ids [Q] / [N]. ``k`` is clipped to N. ``variants``
+    selects the mAP variants computed; ``curves=False`` skips precision@K and the radius PR curve.
     """
+    unknown = set(variants) - set(VARIANTS)
+    if unknown:
+        raise ValueError(f"variant must be one of {VARIANTS}, got {sorted(unknown)}")
     q_pm1, db_pm1 = binarize(query_codes, "query_codes"), binarize(db_codes, "db_codes")
     if q_pm1.shape[1] != db_pm1.shape[1]:
         raise ValueError(f"query_codes has {q_pm1.shape[1]} bits but db_codes has {db_pm1.shape[1]}")
@@ -186,6 +200,7 @@ def hashing_evaluation(
     k = min(k, n_db)
     ks = sorted({min(int(kk), n_db) for kk in precision_ks if kk >= 1})
     totals = _Totals([], [], [], [], {kk: 0.0 for kk in ks}, np.zeros(bits + 1), np.zeros(bits + 1))
+    totals.variants, totals.curves = tuple(variants), curves
     q_packed, db_packed = pack_codes(q_pm1), pack_codes(db_pm1)
     for start in range(0, q_pm1.shape[0], chunk_size):
         stop = start + chunk_size
@@ -213,9 +228,13 @@ def _finish(t: _Totals, k: int, n_query: int) -> HashingResult:
     metrics = {
         "map_all": float(ap_all.mean()),
         "map_all_skip_empty": float(ap_all[nonempty].mean()) if nonempty.any() else 0.0,
-        f"map_at_{k}": float(np.concatenate(t.ap_top_k).mean()),
-        f"map_first_{k}_relevant": float(np.concatenate(t.ap_first_k).mean()),
     }
+    if t.ap_top_k:
+        metrics[f"map_at_{k}"] = float(np.concatenate(t.ap_top_k).mean())
+    if t.ap_first_k:
+        metrics[f"map_first_{k}_relevant"] = float(np.concatenate(t.ap_first_k).mean())
+    if not t.curves:
+        return HashingResult(metrics, {}, np.zeros(0), np.zeros(0))
     precision_at = {kk: hits / (kk * n_query) for kk, hits in t.hits_at.items()}
     metrics.update({f"precision_at_{kk}": v for kk, v in precision_at.items()})
     retrieved, retrieved_rel = t.radius_le, t.radius_rel_le
@@ -236,7 +255,17 @@ def hashing_metrics(
     """Flat dict of hashing metrics; ``variant`` (one of :data:`VARIANTS`) keeps only that mAP key."""
     if variant is not None and variant not in VARIANTS:
         raise ValueError(f"variant must be one of {VARIANTS}, got {variant!r}")
-    result = hashing_evaluation(query_codes, db_codes, query_labels, db_labels, k, precision_ks)
+    variants = VARIANTS if variant is None else (variant,)
+    result = hashing_evaluation(
+        query_codes,
+        db_codes,
+        query_labels,
+        db_labels,
+        k,
+        precision_ks,
+        variants=variants,
+        curves=variant is None,
+    )
     if variant is None:
         return result.metrics
     n_db = to_numpy(db_codes, "db_codes").shape[0]

@@ -128,3 +128,28 @@ def test_warmup_cosine_values():
     assert f(12) == pytest.approx(0.1) and f(50) == pytest.approx(0.1)
     with pytest.raises(ValueError):
         warmup_cosine(-1, 10, 0.0)
+
+
+def test_activation_checkpointing_reaches_open_clip_towers_and_keeps_gradients():
+    from mlmm.data.keys import IMAGE, TEXT_IDS, TEXT_MASK
+    from mlmm.engine.run import enable_activation_checkpointing
+    from mlmm.models.build import build_model
+    from mlmm.objectives import build_objective
+
+    cfg = from_dict({"model": {"family": "clip", "clip": {"name": "tiny-clip"}}})
+    torch.manual_seed(0)
+    batch = {IMAGE: torch.randn(4, 3, 64, 64), TEXT_IDS: torch.randint(1, 400, (4, 32))}
+    batch[TEXT_MASK] = torch.ones_like(batch[TEXT_IDS])
+    grads = []
+    for checkpointing in (False, True):
+        torch.manual_seed(0)
+        objective = build_objective(cfg, build_model(cfg.model))
+        if checkpointing:
+            assert enable_activation_checkpointing(objective) > 0
+            clip = objective.model.clip
+            assert clip.transformer.grad_checkpointing and clip.visual.transformer.grad_checkpointing
+        objective(batch).loss.backward()
+        grads.append({n: p.grad.clone() for n, p in objective.named_parameters() if p.grad is not None})
+    assert grads[0].keys() == grads[1].keys()
+    for name in grads[0]:
+        torch.testing.assert_close(grads[1][name], grads[0][name], rtol=1e-5, atol=1e-7)

@@ -6,6 +6,7 @@ Toy run: 6 optimizer steps of 2 micro-batches of 4 samples, a checkpoint every 2
 
 from __future__ import annotations
 
+import json
 import signal
 
 import pytest
@@ -22,10 +23,26 @@ def _seen(path) -> list[str]:
 def uninterrupted(tmp_path_factory):
     """The reference: 6 steps straight; returns (run dir, every sample index in the order it was consumed)."""
     tmp = tmp_path_factory.mktemp("uninterrupted")
-    recipe = write_recipe(tmp)
-    proc = run_toy([str(recipe)], TOY_SEEN_LOG=str(tmp / "seen.txt"))
+    recipe = write_recipe(tmp, eval_every=3)  # mid-run evaluation must not perturb training either
+    bench = '[{"name": "toy", "task": "retrieval", "languages": ["en"]}]'
+    proc = run_toy([str(recipe), f"eval.benchmarks={bench}"], TOY_SEEN_LOG=str(tmp / "seen.txt"))
     assert proc.returncode == 0, proc.stderr[-3000:]
     return tmp / "run", _seen(tmp / "seen.txt")
+
+
+def test_logs_and_evaluation_cadence(uninterrupted):
+    from mlmm.engine.run_log import read_jsonl
+
+    run_dir, _ = uninterrupted
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    assert [r["step"] for r in records if r["kind"] == "train"] == [1, 2, 3, 4, 5, 6]
+    assert [r["step"] for r in records if r["kind"] == "eval"] == [3, 6]  # every 3 steps + the final one
+    first = records[0]
+    assert {"loss", "lr", "grad_norm", "samples_per_s", "samples_seen", "pred_mean"} <= set(first)
+    assert first["lr"] == pytest.approx(0.005)  # warmup: (0 + 1) / 2 × 0.01
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["primary"] == metrics["toy/mse"] == records[-1]["toy/mse"]
+    assert metrics["train/loss"] == [r for r in records if r["kind"] == "train"][-1]["loss"]
 
 
 def test_kill_9_mid_run_then_resume_is_bit_identical(tmp_path, uninterrupted):

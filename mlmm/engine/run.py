@@ -247,7 +247,8 @@ def enable_activation_checkpointing(objective: torch.nn.Module) -> int:
         elif hasattr(module, "gradient_checkpointing_enable") and getattr(
             module, "supports_gradient_checkpointing", False
         ):
-            module.gradient_checkpointing_enable()
+            # non-reentrant: gradients also reach towers whose inputs do not require grad (frozen embeddings)
+            module.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
             count += 1
     if count == 0:
         log.warning("train.activation_checkpointing: no tower supports it; training without")

@@ -121,17 +121,36 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+class CountingGenerator(FakeGenerator):
+    """Counts model calls: under ZeRO-3 every rank must call the model equally often."""
+
+    calls = 0
+
+    def encode_image(self, images):
+        self.calls += 1
+        return super().encode_image(images)
+
+    def encode_text(self, texts, lang):
+        self.calls += 1
+        return super().encode_text(texts, lang)
+
+
+def _uneven_cfg(shards) -> EvalConfig:
+    cfg = _cfg(shards, "retrieval", "vqa", max_samples=5)  # 5 samples on 2 ranks: 3 + 2
+    cfg.batch_size = 2
+    return cfg
+
+
 def _worker(rank: int, world: int, port: int, shards: str, out_dir: str) -> None:
     import torch.distributed as dist
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
-        metrics = Evaluator(_cfg(shards, "retrieval", "vqa")).run(
-            FakeGenerator(), rank=rank, world_size=world
-        )
+        model = CountingGenerator()
+        metrics = Evaluator(_uneven_cfg(shards)).run(model, rank=rank, world_size=world)
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
-            json.dump(metrics, handle)
+            json.dump({"metrics": metrics, "calls": model.calls}, handle)
     finally:
         dist.destroy_process_group()
 
@@ -140,6 +159,9 @@ def _worker(rank: int, world: int, port: int, shards: str, out_dir: str) -> None
 def test_two_gloo_ranks_give_the_single_process_metrics(tmp_path):
     shards = write_shards(tmp_path / "data")
     mp.spawn(_worker, args=(2, _free_port(), shards, str(tmp_path)), nprocs=2, join=True)
-    single = Evaluator(_cfg(shards, "retrieval", "vqa")).run(FakeGenerator())
-    for rank in (0, 1):
-        assert json.loads((tmp_path / f"rank{rank}.json").read_text()) == pytest.approx(single)
+    single = Evaluator(_uneven_cfg(shards)).run(FakeGenerator())
+    results = [json.loads((tmp_path / f"rank{rank}.json").read_text()) for rank in (0, 1)]
+    for result in results:
+        assert result["metrics"] == pytest.approx(single)
+    # rank 0 has 2 image batches and 3+2 caption batches, rank 1 1 and 3+1: padded to equal counts
+    assert results[0]["calls"] == results[1]["calls"] == 2 + 3 + 2

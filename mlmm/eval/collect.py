@@ -5,6 +5,11 @@ the model only on its share (sample i belongs to rank ``i % world_size``); resul
 ``torch.distributed.all_gather_object`` and put back in sample order, so every rank ends with the same
 full arrays. Media are decoded by ``mlmm.data.pipeline.iter_samples`` (safe decoding, bad samples
 skipped and counted) and streamed in batches, never held all at once.
+
+Under ZeRO-3 every forward pass is a collective (parameters are all-gathered), so every rank must call the
+model equally often: ranks with fewer batches repeat a reference batch whose results are discarded
+(:func:`balance_calls`). Models that call the network a data-dependent number of times per batch must
+do the same themselves.
 """
 
 from __future__ import annotations
@@ -75,14 +80,18 @@ def run_sharded(
     txt_language = str(bench.options.get("txt_language", "en"))
     local: list[tuple[int, Any]] = []
     pending: list[tuple[int, dict]] = []
+    calls, reference = 0, None
 
     def flush() -> None:
+        nonlocal calls
         if pending:
             results = process([i for i, _ in pending], [s for _, s in pending])
             local.extend(zip([i for i, _ in pending], results))
             pending.clear()
+            calls += 1
 
     for index, sample in stream_benchmark(bench):
+        reference = reference or (index, sample)
         captions, labels, qa = sample_meta(sample, txt_language)
         meta.keys.append(sample.get("__key__") or str(index))
         meta.captions.append(captions)
@@ -95,15 +104,26 @@ def run_sharded(
     flush()
     if not len(meta):
         raise ValueError(f"benchmark {bench.name!r}: no readable samples in {bench.shards}")
+    balance_calls(calls, world_size, lambda: process([reference[0]], [reference[1]]))
     return meta, gather_in_order(local, len(meta), world_size)
+
+
+def balance_calls(calls: int, world_size: int, dummy_call: Callable[[], Any]) -> None:
+    """Make every rank call the model as often as the busiest one (ZeRO-3 forwards are collective)."""
+    if world_size <= 1:
+        return
+    _require_process_group(world_size)
+    counts: list[Any] = [None] * world_size
+    dist.all_gather_object(counts, calls)
+    for _ in range(max(counts) - calls):
+        dummy_call()
 
 
 def gather_in_order(local: list[tuple[int, Any]], total: int, world_size: int) -> list[Any]:
     """All ranks' ``(index, result)`` pairs -> list of ``total`` results in index order."""
     parts = [local]
     if world_size > 1:
-        if not (dist.is_available() and dist.is_initialized()):
-            raise RuntimeError(f"world_size={world_size} but torch.distributed is not initialised")
+        _require_process_group(world_size)
         parts = [None] * world_size
         dist.all_gather_object(parts, [(i, _to_portable(r)) for i, r in local])
     out: list[Any] = [None] * total
@@ -111,6 +131,11 @@ def gather_in_order(local: list[tuple[int, Any]], total: int, world_size: int) -
         for index, result in part:
             out[index] = result
     return out
+
+
+def _require_process_group(world_size: int) -> None:
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError(f"world_size={world_size} but torch.distributed is not initialised")
 
 
 def _to_portable(value: Any) -> Any:
@@ -133,5 +158,6 @@ def encode_sharded_texts(
     """Encode a list known on every rank, each rank its ``i % world_size`` share; gathered [N, D]."""
     mine = list(range(rank, len(texts), world_size))
     rows = encode_in_batches([texts[i] for i in mine], encode, batch_size)
+    balance_calls(-(-len(mine) // batch_size), world_size, lambda: encode(texts[:1]))
     full = gather_in_order(list(zip(mine, list(rows))), len(texts), world_size)
     return np.stack(full).astype(np.float32) if full else np.zeros((0, 0), dtype=np.float32)

@@ -79,7 +79,7 @@ def test_hashing_vqa_and_captioning_predictions(tmp_path, capsys):
     (tmp_path / "v.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     code, out, _ = _run(capsys, "eval", "--predictions", str(tmp_path / "v.jsonl"), "--task", "vqa")
     metrics = json.loads(out)
-    assert (metrics["vqa/predictions/accuracy"], metrics["vqa/predictions/lang/de"]) == (50.0, 100.0)
+    assert (metrics["vqa/predictions/accuracy"], metrics["vqa/predictions/de/accuracy"]) == (50.0, 100.0)
     rows = [
         {"prediction": "a cat", "references": ["a cat", "the cat"]},
         {"prediction": "a dog", "references": ["a dog runs"]},

@@ -118,7 +118,10 @@ def score_vqa(path: Path, name: str) -> dict[str, float]:
         question_types=[str(r.get("question_type", "other")) for r in rows],
         languages=[str(r.get("lang", "en")) for r in rows],
     )
-    return {f"vqa/{name}/{k}": v for k, v in result.items()}
+    # same keys as the Evaluator: per-language accuracy under vqa/<name>/<lang>/accuracy
+    out = {f"vqa/{name}/{k}": v for k, v in result.items() if not k.startswith("lang/")}
+    out.update({f"vqa/{name}/{k.split('/', 1)[1]}/accuracy": v for k, v in result.items() if k.startswith("lang/")})
+    return out
 
 
 def score_captioning(path: Path, name: str, meteor: bool | str = "auto") -> dict[str, float]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from mlmm.cli.quickstart_mla import add_arguments, mla_table, stage_configs
+from mlmm.cli.quickstart_mla import add_arguments, mla_table, stage_config
 
 
 def test_stage_configs_chain_the_exports_and_use_the_runs_data(tmp_path):
@@ -20,8 +20,7 @@ def test_stage_configs_chain_the_exports_and_use_the_runs_data(tmp_path):
     args = parser.parse_args(["--model", "mla", "--mla-le-steps", "7"])
     args.clip_steps = args.mclip_steps = None
     common = [f'eval.benchmarks=[{{name: synth, task: retrieval, shards: ["{shards["test"][0]}"]}}]']
-    cfgs = stage_configs(args, tmp_path, shards, common)
-    nlt, le = cfgs["mla_nlt"], cfgs["mla_le"]
+    nlt, le = (stage_config(stage, args, tmp_path, shards, common) for stage in ("mla_nlt", "mla_le"))
     assert (nlt.train.objective, le.train.objective) == ("mla_nlt", "mla_le")
     assert nlt.model.init_from == str((tmp_path / "clip" / "model").resolve())
     assert le.model.init_from == str((tmp_path / "mla_nlt" / "model").resolve())

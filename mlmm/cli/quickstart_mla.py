@@ -41,24 +41,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reuse", action="store_true", help="keep stages already trained in --out")
 
 
-def stage_configs(
-    args: argparse.Namespace, out: Path, shards: dict[str, list[str]], common: list[str]
-) -> dict:
-    """The four stages' RunConfigs: quickstart recipes + this run's data, eval, seed and step overrides."""
+STAGE_SOURCES = {  # stage -> (data split, stage whose export it starts from, max_steps argument)
+    "clip": ("train", None, "clip_steps"),
+    "mclip": ("parallel", "clip", "mclip_steps"),
+    "mla_nlt": ("parallel", "clip", "mla_nlt_steps"),
+    "mla_le": ("train", "mla_nlt", "mla_le_steps"),
+}
+
+
+def stage_config(
+    stage: str, args: argparse.Namespace, out: Path, shards: dict[str, list[str]], common: list[str]
+) -> RunConfig:
+    """A stage's RunConfig: its quickstart recipe + this run's data, eval, seed, init_from and step overrides.
+    Built right before the stage runs (its ``init_from`` is the previous stage's export)."""
     from mlmm.cli.quickstart import RECIPES, _steps
 
-    def cfg(stage: str, data: str, steps: int | None, init_from: str | None) -> RunConfig:
-        overrides = [*common, f"output_dir={out / stage}", f"data.train.shards={json.dumps(shards[data])}"]
-        if init_from is not None:
-            overrides.append(f"model.init_from={out / init_from / 'model'}")
-        return load_config(RECIPES / f"{stage}.yaml", overrides + _steps(steps))
-
-    return {
-        "clip": cfg("clip", "train", args.clip_steps, None),
-        "mclip": cfg("mclip", "parallel", args.mclip_steps, "clip"),
-        "mla_nlt": cfg("mla_nlt", "parallel", args.mla_nlt_steps, "clip"),
-        "mla_le": cfg("mla_le", "train", args.mla_le_steps, "mla_nlt"),
-    }
+    split, parent, steps_arg = STAGE_SOURCES[stage]
+    overrides = [*common, f"output_dir={out / stage}", f"data.train.shards={json.dumps(shards[split])}"]
+    if parent is not None:
+        overrides.append(f"model.init_from={out / parent / 'model'}")
+    return load_config(RECIPES / f"{stage}.yaml", overrides + _steps(getattr(args, steps_arg)))
 
 
 def parameter_counts(cfg: RunConfig) -> tuple[int, int]:
@@ -100,10 +102,9 @@ def run_mla_quickstart(
     from mlmm.cli.quickstart import BENCHMARK, KS, chance_recall
 
     started = time.perf_counter()
-    configs = stage_configs(args, out, shards, common)
     metrics: dict[str, Any] = {}
     for stage in STAGES:
-        metrics.update(run_stage(stage, configs[stage], args.reuse))
+        metrics.update(run_stage(stage, stage_config(stage, args, out, shards, common), args.reuse))
     n_test = manifest["splits"]["test"]["samples"]
     for k in KS:
         metrics[f"chance/{BENCHMARK}/t2i_r{k}"] = chance_recall(k, n_test)

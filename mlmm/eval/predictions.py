@@ -120,7 +120,9 @@ def score_vqa(path: Path, name: str) -> dict[str, float]:
     )
     # same keys as the Evaluator: per-language accuracy under vqa/<name>/<lang>/accuracy
     out = {f"vqa/{name}/{k}": v for k, v in result.items() if not k.startswith("lang/")}
-    out.update({f"vqa/{name}/{k.split('/', 1)[1]}/accuracy": v for k, v in result.items() if k.startswith("lang/")})
+    out.update(
+        {f"vqa/{name}/{k.split('/', 1)[1]}/accuracy": v for k, v in result.items() if k.startswith("lang/")}
+    )
     return out
 
 

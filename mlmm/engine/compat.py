@@ -52,3 +52,27 @@ def scalar_parameter_broadcast() -> Iterator[None]:
     finally:
         DeepSpeedEngine._broadcast_model = original
         Init._zero_init_param = original_zero_init
+
+
+def skip_shm_comm_build_for_one_process() -> bool:
+    """In a one-process CPU run, keep DeepSpeed from JIT-compiling its shared-memory all-reduce op.
+
+    DeepSpeed's torch comm backend builds ``deepspeed_shm_comm`` on the CPU accelerator at every
+    ``init_distributed`` (about a minute of g++ on a fresh 2-core machine; cached afterwards). It only speeds up
+    all-reduce between processes of one node — with a world of one there is nothing to reduce. Returns True when
+    the build was switched off.
+    """
+    import os
+
+    if os.environ.get("WORLD_SIZE", "1") != "1":
+        return False
+    import deepspeed.ops
+    from deepspeed.accelerator import get_accelerator
+
+    if get_accelerator().device_name() != "cpu":
+        return False
+    builder = get_accelerator().create_op_builder("ShareMemCommBuilder")
+    if builder is None:
+        return False
+    deepspeed.ops.__compatible_ops__[builder.NAME] = False
+    return True

@@ -40,8 +40,11 @@ def init_process_group() -> tuple[int, int]:
     """Initialise torch.distributed through DeepSpeed (gloo on CPU, nccl on GPU); returns (rank, world)."""
     import deepspeed
 
+    from mlmm.engine.compat import skip_shm_comm_build_for_one_process
+
     single = ensure_launcher_env()
     if not torch.distributed.is_initialized():
+        skip_shm_comm_build_for_one_process()
         deepspeed.init_distributed(verbose=False)
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
     log.debug("process group ready: rank %d of %d (%s)", rank, world, "plain" if single else "launcher")

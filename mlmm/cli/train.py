@@ -48,6 +48,10 @@ def run(args: argparse.Namespace) -> int:
 
     summary = run_training(cfg, resume=args.resume)
     metrics = summary["metrics"]
+    from mlmm.dist import is_main_process
+
+    if not is_main_process():
+        return 0
     log.info(
         "done: %d steps, %d samples, outputs in %s; primary=%s",
         summary["step"],

@@ -82,9 +82,15 @@ def run_training(cfg: RunConfig, resume: str | None = None, components: Componen
     configure_determinism(cfg.train.deterministic, cfg.seed)
     if rank == 0:
         save_config(cfg, out / "config.yaml")
-    log.info(
-        "training %s: world %d, %s, %s, ZeRO fragment %s", cfg.name, world, dev, precision, cfg.deepspeed.zero
-    )
+    if rank == 0:
+        log.info(
+            "training %s: world %d, %s, %s, ZeRO fragment %s",
+            cfg.name,
+            world,
+            dev,
+            precision,
+            cfg.deepspeed.zero,
+        )
 
     model = parts.build_model(cfg.model)
     transforms = parts.build_transforms(cfg)

@@ -13,6 +13,7 @@ from mlmm.config import ModelConfig, RunConfig, TowerConfig, TrainConfig
 from mlmm.data.keys import IMAGE, TEXT_IDS, TEXT_MASK
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
+from mlmm.models.towers.openclip import load_openclip_pretrained
 from mlmm.models.weights import MODEL_FILE, read_state_dict, save_state_dict
 from mlmm.objectives import build_objective
 
@@ -133,7 +134,7 @@ def test_strict_load_rejects_a_mismatched_checkpoint(clip_setup, tmp_path):
         mlmm.load(out)
 
 
-def test_pretrained_open_clip_checkpoint_is_an_explicit_local_step(clip_setup, tmp_path):
+def test_pretrained_open_clip_checkpoint_is_an_explicit_local_step(clip_setup, tmp_path, monkeypatch):
     _, model, _ = clip_setup
     path = tmp_path / "open_clip_model.safetensors"
     save_state_dict(model.clip.state_dict(), path, {"format": "pt"})  # open_clip's own key layout
@@ -144,5 +145,11 @@ def test_pretrained_open_clip_checkpoint_is_an_explicit_local_step(clip_setup, t
     assert not torch.equal(fresh.clip.visual.conv1.weight, model.clip.visual.conv1.weight)
     with pytest.raises(ValueError, match="neither a local file nor an open_clip tag of 'tiny-clip'"):
         build_model(tiny_clip_cfg(pretrained="laion2b_s34b_b79k").model)
+    with monkeypatch.context() as patch:
+        patch.setenv("HF_HUB_OFFLINE", "1")
+        with pytest.raises(
+            RuntimeError, match="need a download but HF_HUB_OFFLINE is set: download the checkpoint"
+        ):
+            load_openclip_pretrained(model.clip, TowerConfig(name="ViT-B-32", pretrained="openai"))
     with pytest.raises(ValueError, match="is a directory: pass the checkpoint file inside it"):
         build_model(tiny_clip_cfg(pretrained=str(tmp_path)).model)

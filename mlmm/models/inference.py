@@ -61,11 +61,15 @@ class InferenceModel:
             return self._empty()
         out = []
         # Language-routed families (MLA) read ``pivot_languages`` with the pivot (CLIP) tokenizer and take ``lang``.
-        pivot = lang in getattr(self.model, "pivot_languages", ()) and self.transforms.pivot_tokenizer is not None
+        pivot = (
+            lang in getattr(self.model, "pivot_languages", ()) and self.transforms.pivot_tokenizer is not None
+        )
         tokenizer = self.transforms.pivot_tokenizer if pivot else self.tokenizer
         routed = {"lang": lang} if getattr(self.model, "language_routed", False) else {}
         for chunk in self._chunks(list(texts)):
             ids, mask = tokenizer(chunk, lang)
-            features = self.model.encode_text(ids.to(self.device), mask.to(self.device), normalize=True, **routed)
+            features = self.model.encode_text(
+                ids.to(self.device), mask.to(self.device), normalize=True, **routed
+            )
             out.append(features.float().cpu())
         return torch.cat(out)

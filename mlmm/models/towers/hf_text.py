@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,10 @@ import torch
 from torch import nn
 
 from mlmm.config import TokenizerConfig, TowerConfig
+from mlmm.models.towers.hub import hub_offline
 from mlmm.models.towers.openclip import read_preset
 
 logger = logging.getLogger(__name__)
-
-
-def _offline() -> bool:
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes", "on"}:
-        return True
-    try:
-        from huggingface_hub import constants
-
-        return bool(constants.HF_HUB_OFFLINE)
-    except ImportError:  # pragma: no cover - transformers depends on huggingface_hub
-        return False
 
 
 def _hub_error(what: str, name: str, exc: Exception) -> OSError:
@@ -65,7 +54,7 @@ def resolve_hf_config(name: str) -> Any:
     if Path(name).is_dir():
         return AutoConfig.from_pretrained(name)
     try:
-        return AutoConfig.from_pretrained(name, local_files_only=_offline())
+        return AutoConfig.from_pretrained(name, local_files_only=hub_offline())
     except OSError as exc:
         raise _hub_error("config", name, exc) from None
 
@@ -100,7 +89,7 @@ def build_hf_encoder(tower: TowerConfig) -> nn.Module:
         local = Path(tower.pretrained).is_dir()
         try:
             encoder = AutoModel.from_pretrained(
-                tower.pretrained, config=config, local_files_only=local or _offline(), **kwargs
+                tower.pretrained, config=config, local_files_only=local or hub_offline(), **kwargs
             )
         except OSError as exc:
             raise _hub_error("weights", tower.pretrained, exc) from None

@@ -23,6 +23,7 @@ import open_clip
 import torch
 
 from mlmm.config import TokenizerConfig, TowerConfig
+from mlmm.models.towers.hub import hub_offline
 
 logger = logging.getLogger(__name__)
 
@@ -142,12 +143,16 @@ def load_openclip_pretrained(model: open_clip.CLIP, tower: TowerConfig) -> None:
             f"model.clip.pretrained={source!r} is neither a local file nor an open_clip tag of {tower.name!r} "
             f"(tags: {', '.join(tags) or 'none'})"
         )
+    advice = "download the checkpoint elsewhere and set model.clip.pretrained=/path/to/checkpoint"
+    if hub_offline():
+        raise RuntimeError(
+            f"open_clip weights {tower.name}/{source} need a download but HF_HUB_OFFLINE is set: {advice}"
+        )
     try:
         path = open_clip.download_pretrained(open_clip.get_pretrained_cfg(tower.name, source))
     except Exception as exc:  # network / hub errors of several kinds
         raise RuntimeError(
-            f"could not download open_clip weights {tower.name}/{source} ({type(exc).__name__}: {exc}). "
-            "Offline, download the checkpoint elsewhere and set model.clip.pretrained=/path/to/checkpoint"
+            f"could not download open_clip weights {tower.name}/{source} ({type(exc).__name__}: {exc}): {advice}"
         ) from None
     open_clip.load_checkpoint(model, path, strict=True, weights_only=True)
 

@@ -170,7 +170,9 @@ class BenchmarkConfig:
     task: Literal["retrieval", "hashing", "vqa", "captioning"] = "retrieval"
     shards: list[str] = field(default_factory=list, metadata={"shards": True})
     languages: list[str] = field(default_factory=lambda: ["en"])
-    options: dict[str, Any] = field(default_factory=dict)  # task options (max_samples, modality, num_queries, k, ...): docs/evaluation.md
+    options: dict[str, Any] = field(
+        default_factory=dict
+    )  # task options (max_samples, modality, num_queries, k, ...): docs/evaluation.md
 
 
 @dataclass

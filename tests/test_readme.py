@@ -16,7 +16,11 @@ def _readme_commands() -> list[str]:
 
 def test_ci_runs_the_readme_test_command() -> None:
     main_cmd, test_cmd = _readme_commands()
-    ci_lines = [ln for ln in (ROOT / ".ci" / "run").read_text().splitlines() if ln and not ln.startswith(("#", "set ", "cd "))]
+    ci_lines = [
+        ln
+        for ln in (ROOT / ".ci" / "run").read_text().splitlines()
+        if ln and not ln.startswith(("#", "set ", "cd "))
+    ]
     assert ci_lines == [test_cmd]
     assert "pytest" in test_cmd and '".[dev]"' in test_cmd
     assert "mlmm quickstart" in main_cmd

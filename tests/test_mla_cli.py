@@ -131,8 +131,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 def test_add_language_trains_only_the_new_language(world):
     tmp, base, shards = world
     out = tmp / "added"
-    steps = ["train.max_steps=40", "train.micro_batch_size=16", "train.save_every=1000",
-             "train.optim.warmup_steps=5", "train.optim.lr=0.01", "data.train.shuffle_buffer=50"]  # fmt: skip
+    steps = ["train.max_steps=25", "train.micro_batch_size=16", "train.save_every=1000",
+             "train.optim.warmup_steps=3", "train.optim.lr=0.02", "data.train.shuffle_buffer=50"]  # fmt: skip
     proc = run_cli(
         "mla", "add-language", "--checkpoint", str(base), "--language", "fr", "--parallel", shards["parallel"],
         "--exposure", shards["train"], "--eval", shards["test"], "--out", str(out), *steps,

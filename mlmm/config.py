@@ -260,15 +260,15 @@ def _read_with_includes(path: Path, recipe: Path, seen: tuple[Path, ...]) -> dic
     for inc in includes:
         frag = _read_with_includes((path.parent / inc), recipe, seen + (path.resolve(),))
         frag.pop("include", None)
-        merged = _deep_merge(merged, frag)
-    return _deep_merge(merged, data)
+        merged = deep_merge(merged, frag)
+    return deep_merge(merged, data)
 
 
-def _deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in top.items():
         if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = _deep_merge(out[key], value)
+            out[key] = deep_merge(out[key], value)
         else:
             out[key] = value
     return out

@@ -86,8 +86,13 @@ def run(args: argparse.Namespace) -> int:
     metrics = combine(clip["metrics"], mclip["metrics"], n_test)
     metrics["quickstart/wall_s"] = time.perf_counter() - started
     table = retrieval_table(metrics, n_test)
+    return write_outputs(out, metrics, table, "quickstart.md")
+
+
+def write_outputs(out: Path, metrics: dict, table: str, table_name: str) -> int:
+    """Write ``out/metrics.json`` and the markdown table, print the table and the wall time; exit code 0."""
     (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True), encoding="utf-8")
-    (out / "quickstart.md").write_text(table + "\n", encoding="utf-8")
+    (out / table_name).write_text(table + "\n", encoding="utf-8")
     print(table)
     print(f"\nwall time {metrics['quickstart/wall_s']:.0f} s; metrics in {out / 'metrics.json'}")
     return 0

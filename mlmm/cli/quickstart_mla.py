@@ -111,11 +111,9 @@ def run_mla_quickstart(
     metrics["primary"] = metrics.get(f"mla_le/retrieval/{BENCHMARK}/mean/t2i_r1")
     metrics["quickstart/wall_s"] = time.perf_counter() - started
     table = mla_table(metrics, n_test)
-    (out / "metrics.json").write_text(json.dumps(metrics, indent=1, sort_keys=True), encoding="utf-8")
-    (out / "quickstart_mla.md").write_text(table + "\n", encoding="utf-8")
-    print(table)
-    print(f"\nwall time {metrics['quickstart/wall_s']:.0f} s; metrics in {out / 'metrics.json'}")
-    return 0
+    from mlmm.cli.quickstart import write_outputs
+
+    return write_outputs(out, metrics, table, "quickstart_mla.md")
 
 
 def mla_table(metrics: dict[str, Any], n_test: int) -> str:

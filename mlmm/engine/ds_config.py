@@ -13,8 +13,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from mlmm.config import ConfigError, RunConfig, TrainConfig, resolve_path
-from mlmm.config import _deep_merge as deep_merge  # the config loader's merge: one definition
+from mlmm.config import (
+    ConfigError,
+    RunConfig,
+    TrainConfig,
+    deep_merge,  # the config loader's merge: one definition
+    resolve_path,
+)
 
 # Top-level keys a ZeRO fragment may set; batch sizes, precision and clipping come from the recipe.
 FRAGMENT_KEYS = frozenset(

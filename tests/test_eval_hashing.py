@@ -102,9 +102,10 @@ def test_precision_recall_over_radius_pooled_over_pairs():
     assert result.radius_recall.tolist() == pytest.approx([0.5, 0.5, 1.0])
 
 
-def test_variant_selection_and_codes_beyond_64_bits():
+@pytest.mark.parametrize("bits", [100, 300])  # uint8 distances up to 192 bits, uint16 beyond
+def test_variant_selection_and_codes_beyond_64_bits(bits):
     rng = np.random.default_rng(2)
-    q, db = rng.standard_normal((5, 100)), rng.standard_normal((40, 100))
+    q, db = rng.standard_normal((5, bits)), rng.standard_normal((40, bits))
     ql, dl = rng.integers(0, 3, 5), rng.integers(0, 3, 40)
     assert hashing_metrics(q, db, ql, dl, variant="map_at_k", k=10).keys() == {"map_at_10"}
     assert hashing_metrics(q, db, ql, dl, variant="map_all")["map_all"] == pytest.approx(
@@ -127,3 +128,62 @@ def test_bad_input_raises_value_error(args, message):
         hashing_metrics(*args)
     with pytest.raises(ValueError, match="variant"):
         hashing_metrics(QB, RB, QL, RL, variant="map")
+
+
+def test_compiled_kernel_is_built_by_the_install():
+    """pyproject builds mlmm.eval._hamming_ranking; a silent numpy fallback in CI would hide a broken build."""
+    from mlmm.eval import hamming_kernel
+
+    assert hamming_kernel.AVAILABLE
+
+
+@pytest.mark.parametrize(
+    ("bits", "labels", "n_db"),
+    [
+        (8, "multi_hot", 301),
+        (64, "multi_hot", 500),
+        (100, "ids", 257),
+        (300, "multi_hot", 64),
+        (16, "ids", 3),
+    ],
+)
+def test_kernel_and_numpy_paths_agree_on_every_output(bits, labels, n_db):
+    rng = np.random.default_rng(bits + n_db)
+    q, db = rng.standard_normal((37, bits)), rng.standard_normal((n_db, bits))
+    if labels == "multi_hot":  # 70 classes: two label words in the kernel
+        ql, dl = (rng.random((37, 70)) < 0.04), (rng.random((n_db, 70)) < 0.04)
+        ref_ql, ref_dl = ql.astype(float), dl.astype(float)
+    else:
+        ql, dl = rng.integers(0, 7, 37), rng.integers(0, 7, n_db)
+        ref_ql, ref_dl = np.eye(7)[ql], np.eye(7)[dl]
+    kwargs = {"k": 50, "precision_ks": (1, 5, 50, 1000)}
+    kernel = hashing_evaluation(q, db, ql, dl, backend="kernel", **kwargs)
+    numpy_path = hashing_evaluation(q, db, ql, dl, backend="numpy", **kwargs)
+    assert kernel.metrics.keys() == numpy_path.metrics.keys()
+    for key, value in numpy_path.metrics.items():
+        assert kernel.metrics[key] == pytest.approx(value, abs=1e-12), key
+    np.testing.assert_array_equal(kernel.radius_precision, numpy_path.radius_precision)
+    np.testing.assert_array_equal(kernel.radius_recall, numpy_path.radius_recall)
+    assert kernel.metrics["map_all"] == pytest.approx(reference_map(q, db, ref_ql, ref_dl), abs=1e-12)
+    top = min(50, n_db)
+    assert kernel.metrics[f"map_at_{top}"] == pytest.approx(
+        reference_map(q, db, ref_ql, ref_dl, top, "map_at_k"), abs=1e-12
+    )
+
+
+def test_kernel_splits_queries_over_threads_without_changing_results():
+    from mlmm.eval import hamming_kernel
+    from mlmm.eval.hashing import pack_codes
+
+    rng = np.random.default_rng(5)
+    q, db = (
+        pack_codes(binarize(rng.standard_normal((11, 64)))),
+        pack_codes(binarize(rng.standard_normal((90, 64)))),
+    )
+    ql, dl = rng.random((11, 5)) < 0.3, rng.random((90, 5)) < 0.3
+    one = hamming_kernel.ranking_stats(q, db, ql, dl, 10, [1, 10], threads=1)
+    many = hamming_kernel.ranking_stats(q, db, ql, dl, 10, [1, 10], threads=4)
+    for field in ("ap_all", "ap_top_k", "ap_first_k", "n_relevant", "hits_at", "radius_all", "radius_rel"):
+        np.testing.assert_array_equal(getattr(one, field), getattr(many, field))
+    with pytest.raises(ValueError, match="backend"):
+        hashing_evaluation(np.ones((1, 4)), np.ones((2, 4)), [0], [0, 1], backend="gpu")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from mlmm.eval.retrieval import macro_average, retrieval_metrics
+from mlmm.eval.retrieval import macro_average, rank_metrics, retrieval_metrics
 
 recall_mod = pytest.importorskip("clip_benchmark.metrics.zeroshot_retrieval")
 
@@ -133,3 +133,77 @@ def test_macro_average_over_languages():
     assert avg == {"a": 2.0, "b": 4.0}
     with pytest.raises(ValueError, match="no languages"):
         macro_average({})
+
+
+def _brute_force_ranks(scores: np.ndarray, text_to_image: np.ndarray):
+    """Stable descending ranks by definition, one query at a time (image -> its best-placed caption)."""
+    n_images, n_texts = scores.shape
+    i2t = [
+        int(np.nonzero(text_to_image[np.argsort(-scores[i], kind="stable")] == i)[0][0])
+        for i in range(n_images)
+    ]
+    t2i = [
+        int(np.nonzero(np.argsort(-scores[:, t], kind="stable") == text_to_image[t])[0][0])
+        for t in range(n_texts)
+    ]
+    return np.array(i2t), np.array(t2i)
+
+
+def _integer_fixture(seed=3):
+    """Small-integer embeddings: every score is an exact integer, so exact ties are everywhere."""
+    rng = np.random.default_rng(seed)
+    n_images, dim = 23, 6
+    text_to_image = np.concatenate([np.arange(n_images), rng.integers(0, n_images, 40)])
+    images = rng.integers(-2, 3, (n_images, dim)).astype(np.float32)
+    images[5] = images[2]  # duplicate images and captions: ties with the positive itself
+    texts = rng.integers(-2, 3, (len(text_to_image), dim)).astype(np.float32)
+    texts[7] = texts[3]
+    return images, texts, text_to_image
+
+
+@pytest.mark.parametrize("chunk_size", [1, 4, 1000])
+def test_one_pass_ranks_equal_brute_force_with_exact_ties(chunk_size):
+    images, texts, text_to_image = _integer_fixture()
+    i2t, t2i = _brute_force_ranks(images @ texts.T, text_to_image)
+    ks = (1, 3, 10)
+    m = retrieval_metrics(images, texts, text_to_image, ks=ks, normalize=False, chunk_size=chunk_size)
+    expected = rank_metrics(i2t, "i2t", ks) | rank_metrics(t2i, "t2i", ks)
+    assert {k: m[k] for k in expected} == pytest.approx(expected)
+    # the same ranks from the score-matrix path
+    s = retrieval_metrics(scores=images @ texts.T, text_to_image=text_to_image, ks=ks, chunk_size=chunk_size)
+    assert {k: s[k] for k in expected} == pytest.approx(expected)
+
+
+def test_positive_outside_its_rounding_bracket_falls_back_to_an_exact_second_pass(monkeypatch, caplog):
+    """A matmul less precise than IEEE float32 (e.g. TF32) could put a positive outside its bracket."""
+    import mlmm.eval.retrieval as retrieval
+
+    images, texts, text_to_image = _integer_fixture(seed=4)
+    i2t, t2i = _brute_force_ranks(images @ texts.T, text_to_image)
+    real = retrieval.dot_product_brackets
+
+    def too_high(*args):  # brackets that miss every positive
+        lower, upper = real(*args)
+        return lower + 100.0, upper + 100.0
+
+    monkeypatch.setattr(retrieval, "dot_product_brackets", too_high)
+    with caplog.at_level("WARNING"):
+        m = retrieval_metrics(images, texts, text_to_image, ks=(1, 3), normalize=False, chunk_size=5)
+    assert "second exact pass" in caplog.text
+    expected = rank_metrics(i2t, "i2t", (1, 3)) | rank_metrics(t2i, "t2i", (1, 3))
+    assert {k: m[k] for k in expected} == pytest.approx(expected)
+
+
+def test_dot_product_brackets_contain_float32_dot_products_in_any_order():
+    from mlmm.eval.retrieval_ranks import dot_product_brackets
+
+    gen = torch.Generator().manual_seed(0)
+    images = torch.nn.functional.normalize(torch.randn(50, 512, generator=gen), dim=-1)
+    texts = torch.nn.functional.normalize(torch.randn(200, 512, generator=gen), dim=-1)
+    owner = torch.arange(200) % 50
+    lower, upper = dot_product_brackets(images, texts, owner)
+    gemm = (images @ texts.T)[owner, torch.arange(200)]
+    reversed_sum = (images[owner].flip(1) * texts.flip(1)).cumsum(1)[:, -1]  # another float32 order
+    for value in (gemm, reversed_sum):
+        assert bool(((lower <= value) & (value <= upper)).all())
+    assert float((upper - lower).max()) < 1e-4  # tight: near-ties to resolve stay rare

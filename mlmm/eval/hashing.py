@@ -4,8 +4,11 @@ Conventions (each stated because hashing papers differ):
 
 * Binarisation: ``b = +1 if x >= 0 else -1`` (never ``sign``, which maps 0 to 0 and breaks Hamming
   distances). Boolean arrays are taken as bits (True = +1).
-* Distance: Hamming distance of packed uint64 codes via popcount (``np.bitwise_count``).
+* Distance: Hamming distance of packed uint64 codes via popcount.
 * Ranking: ascending distance, ties broken by database index (a stable sort).
+* Computation: a compiled counting-sort kernel (``mlmm/eval/_hamming_ranking.c`` via
+  :mod:`mlmm.eval.hamming_kernel`, one scan of the database per query, queries split over threads), or, when
+  it was not built, numpy (radix argsort of uint8 distances per query chunk). Both give the same numbers.
 * Relevance: multi-hot labels [N, C] share at least one label; 1-D integer labels must be equal.
 
 With ``rel_1..rel_N`` the relevance of the ranked database, ``P_q(i) = (#relevant in top i) / i`` and
@@ -32,6 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from mlmm.eval import hamming_kernel
+from mlmm.eval.hamming_kernel import pack_bits
 from mlmm.eval.validate import float_matrix, to_numpy
 
 VARIANTS = ("map_all", "map_all_skip_empty", "map_at_k", "map_first_k_relevant")
@@ -53,16 +58,14 @@ def binarize(codes: Any, name: str = "codes") -> np.ndarray:
 
 def pack_codes(pm1: np.ndarray) -> np.ndarray:
     """±1 codes [N, B] -> uint64 [N, ceil(B / 64)] (bit set where the code is +1, zero padded)."""
-    bits = pm1 > 0
-    pad = (-bits.shape[1]) % 64
-    if pad:
-        bits = np.concatenate([bits, np.zeros((bits.shape[0], pad), dtype=bool)], axis=1)
-    return np.ascontiguousarray(np.packbits(bits, axis=1)).view(np.uint64)
+    return pack_bits(pm1 > 0)
 
 
 def hamming_distances(query_packed: np.ndarray, db_packed: np.ndarray) -> np.ndarray:
-    """Popcount Hamming distances of packed codes: uint64 [Q, W] x [N, W] -> uint16 [Q, N]."""
-    dist = np.zeros((query_packed.shape[0], db_packed.shape[0]), dtype=np.uint16)
+    """Popcount Hamming distances of packed codes: uint64 [Q, W] x [N, W] -> [Q, N], uint8 up to 255 bits
+    (one radix pass when ranking), else uint16."""
+    dtype = np.uint8 if query_packed.shape[1] * 64 <= 255 else np.uint16
+    dist = np.zeros((query_packed.shape[0], db_packed.shape[0]), dtype=dtype)
     for word in range(query_packed.shape[1]):  # one word at a time keeps the temporary at [Q, N]
         dist += np.bitwise_count(np.bitwise_xor(query_packed[:, word, None], db_packed[None, :, word]))
     return dist
@@ -102,41 +105,34 @@ class _Totals:
     curves: bool = True
 
 
-def _rank_keys(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """Sorted int32 keys ``(d * N + index) * 2 + relevant`` per row [C, N].
+def ranked_relevance(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """bool [C, N]: each row's relevance in ranked order (ascending distance, ties by database index).
 
-    Keys are unique, so a plain sort gives the stable (distance, index) order, with each item's relevance
-    in the lowest bit: no argsort + gather needed.
+    Distances are small integers (uint8 up to 255 bits), for which numpy's stable argsort is a radix
+    sort: O(N) per row and stable, so equal distances keep their database order.
     """
-    n = dist.shape[1]
-    key = dist.astype(np.int32)
-    key *= n
-    key += np.arange(n, dtype=np.int32)
-    key *= 2
-    key += rel
-    key.sort(axis=1)
-    return key
+    order = np.argsort(dist, axis=1, kind="stable")
+    return np.take_along_axis(rel, order, axis=1)
 
 
-def _relevant_positions(keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _relevant_positions(ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Relevant items in ranked order: (row, 0-based position, t = their 1-based count within the row, R [C]).
 
     At the t-th relevant position ``i`` of a row, precision is ``t / (i + 1)``: no cumulative sum over
     all N positions is needed, only over the (usually few) relevant ones.
     """
-    flat = np.flatnonzero(keys.ravel() & 1)  # 1-D flatnonzero is much faster than 2-D nonzero
-    rows = flat // keys.shape[1]
-    cols = flat - rows * keys.shape[1]
-    n_rel = np.bincount(rows, minlength=keys.shape[0])
+    flat = np.flatnonzero(ranked)  # 1-D flatnonzero is much faster than 2-D nonzero
+    rows = flat // ranked.shape[1]
+    cols = flat - rows * ranked.shape[1]
+    n_rel = np.bincount(rows, minlength=ranked.shape[0])
     t = np.arange(1, rows.size + 1) - np.repeat(np.cumsum(n_rel) - n_rel, n_rel)
     return rows, cols, t, n_rel
 
 
 def _accumulate(totals: _Totals, dist: np.ndarray, rel: np.ndarray, k: int, bits: int) -> None:
     """Add one chunk of queries; only the requested variants (and curves) are computed."""
-    keys = _rank_keys(dist, rel)
-    c, n = keys.shape
-    rows, cols, t, n_rel = _relevant_positions(keys)
+    c = dist.shape[0]
+    rows, cols, t, n_rel = _relevant_positions(ranked_relevance(dist, rel))
     precision = t / (cols + 1.0)
     totals.n_relevant.append(n_rel)
     ap_all = np.bincount(rows, weights=precision, minlength=c) / np.maximum(n_rel, 1)
@@ -156,8 +152,26 @@ def _accumulate(totals: _Totals, dist: np.ndarray, rel: np.ndarray, k: int, bits
     for kk in totals.hits_at:
         totals.hits_at[kk] += float(np.count_nonzero(cols < kk))
     totals.radius_le += np.cumsum(np.bincount(dist.ravel(), minlength=bits + 1)[: bits + 1])
-    rel_dist = keys[rows, cols] // (2 * n)
+    rel_dist = dist[rel]
     totals.radius_rel_le += np.cumsum(np.bincount(rel_dist, minlength=bits + 1)[: bits + 1])
+
+
+def _accumulate_kernel(totals: _Totals, q_packed, db_packed, q_lab, db_lab, k: int, bits: int) -> None:
+    """All queries at once through the compiled kernel (same sums as :func:`_accumulate`)."""
+    ks = list(totals.hits_at) if totals.curves else []
+    stats = hamming_kernel.ranking_stats(q_packed, db_packed, q_lab, db_lab, k, ks)
+    totals.n_relevant.append(stats.n_relevant)
+    totals.ap_all.append(stats.ap_all)
+    if "map_at_k" in totals.variants:
+        totals.ap_top_k.append(stats.ap_top_k)
+    if "map_first_k_relevant" in totals.variants:
+        totals.ap_first_k.append(stats.ap_first_k)
+    if not totals.curves:
+        return
+    for column, kk in enumerate(ks):
+        totals.hits_at[kk] += float(stats.hits_at[:, column].sum())
+    totals.radius_le += np.cumsum(stats.radius_all.sum(axis=0)[: bits + 1])
+    totals.radius_rel_le += np.cumsum(stats.radius_rel.sum(axis=0)[: bits + 1])
 
 
 @dataclass
@@ -180,12 +194,17 @@ def hashing_evaluation(
     chunk_size: int = 256,
     variants: Sequence[str] = VARIANTS,
     curves: bool = True,
+    backend: str = "auto",
 ) -> HashingResult:
     """Hashing metrics (see the module docstring) for query codes [Q, B] against database codes [N, B].
 
     Labels are multi-hot [Q, C] / [N, C] or integer ids [Q] / [N]. ``k`` is clipped to N. ``variants``
     selects the mAP variants computed; ``curves=False`` skips precision@K and the radius PR curve.
+    ``backend``: ``"kernel"`` (the compiled counting-sort kernel, :mod:`mlmm.eval.hamming_kernel`),
+    ``"numpy"`` (radix argsort per query chunk), or ``"auto"`` (the kernel when built). Same numbers.
     """
+    if backend not in ("auto", "kernel", "numpy"):
+        raise ValueError(f"backend must be 'auto', 'kernel' or 'numpy', got {backend!r}")
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"variant must be one of {VARIANTS}, got {sorted(unknown)}")
@@ -202,6 +221,9 @@ def hashing_evaluation(
     totals = _Totals([], [], [], [], {kk: 0.0 for kk in ks}, np.zeros(bits + 1), np.zeros(bits + 1))
     totals.variants, totals.curves = tuple(variants), curves
     q_packed, db_packed = pack_codes(q_pm1), pack_codes(db_pm1)
+    if backend == "kernel" or (backend == "auto" and hamming_kernel.AVAILABLE):
+        _accumulate_kernel(totals, q_packed, db_packed, q_lab, db_lab, k, bits)
+        return _finish(totals, k, q_pm1.shape[0])
     for start in range(0, q_pm1.shape[0], chunk_size):
         stop = start + chunk_size
         dist = hamming_distances(q_packed[start:stop], db_packed)

@@ -13,8 +13,9 @@ Definitions (equal to CLIP_benchmark's ``recall_at_k(...) > 0`` averaged over qu
   iff ``s_j > s_p`` or (``s_j == s_p`` and ``j < p``). With several positives the first positive in that
   order counts.
 
-Memory: scores are computed ``chunk_size`` queries at a time, so 5k images x 25k captions needs
-``chunk_size * 25k * 5`` bytes at once (float32 scores + a bool mask), never the full matrix.
+Both directions come from one pass over ``S = images @ texts.T`` (:mod:`mlmm.eval.retrieval_ranks`), computed
+``chunk_size`` image rows at a time: 5k images x 25k captions needs about ``chunk_size * 25k * 6`` bytes at
+once (float32 scores + bool masks), never the full matrix, and one matrix multiply instead of two.
 """
 
 from __future__ import annotations
@@ -25,62 +26,16 @@ from typing import Any
 import numpy as np
 import torch
 
+from mlmm.eval.retrieval_ranks import (
+    dot_product_brackets,
+    embedding_chunks,
+    matrix_chunks,
+    positives_by_image,
+    ranks_both_ways,
+)
 from mlmm.eval.validate import float_matrix, index_vector
 
 DEFAULT_KS = (1, 5, 10)
-
-
-def first_positive_ranks(
-    queries: torch.Tensor,
-    gallery: torch.Tensor,
-    positives: torch.Tensor,
-    chunk_size: int = 512,
-) -> torch.Tensor:
-    """0-based rank of each query's first positive gallery item under stable descending similarity.
-
-    Args:
-        queries: float [Q, D]; gallery: float [G, D] (similarity = ``queries @ gallery.T``).
-        positives: long [Q, P]: indices of each query's positive gallery items, padded with -1; every row
-            has at least one positive.
-    Returns:
-        long [Q].
-    """
-    ranks = []
-    for start in range(0, queries.shape[0], chunk_size):
-        scores = queries[start : start + chunk_size] @ gallery.T
-        ranks.append(ranks_from_scores(scores, positives[start : start + chunk_size]))
-    return torch.cat(ranks)
-
-
-def ranks_from_scores(scores: torch.Tensor, positives: torch.Tensor) -> torch.Tensor:
-    """Rank of the first positive per row of ``scores`` [C, G]; ``positives`` long [C, P] padded with -1.
-
-    The count is ``#{j: s_j > best}`` plus the tied items with a lower index than the first positive at
-    ``best``. Exact ties are rare, so the index-aware count runs only on rows that have one.
-    """
-    valid = positives >= 0
-    pos_scores = scores.gather(1, positives.clamp(min=0)).masked_fill(~valid, float("-inf"))
-    best = pos_scores.amax(dim=1, keepdim=True)  # [C, 1]
-    above = (scores > best).sum(dim=1)
-    tied = (scores >= best).sum(dim=1) - above  # includes the positive itself
-    rows = torch.nonzero(tied > 1).flatten()
-    if rows.numel():
-        first = torch.where(valid[rows] & (pos_scores[rows] == best[rows]), positives[rows], scores.shape[1])
-        first = first.amin(dim=1, keepdim=True)
-        column = torch.arange(scores.shape[1], device=scores.device).unsqueeze(0)
-        above[rows] += ((scores[rows] == best[rows]) & (column < first)).sum(dim=1)
-    return above
-
-
-def positives_by_image(text_to_image: torch.Tensor, n_images: int) -> torch.Tensor:
-    """long [N_i, max captions per image]: caption indices of each image in increasing order, -1 padded."""
-    order = torch.sort(text_to_image, stable=True).indices
-    counts = torch.bincount(text_to_image, minlength=n_images)
-    out = torch.full((n_images, int(counts.max())), -1, dtype=torch.long)
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(order.numel()) - starts[text_to_image[order]]
-    out[text_to_image[order], slot] = order
-    return out
 
 
 def rank_metrics(
@@ -127,32 +82,25 @@ def retrieval_metrics(
             f"text_to_image: image {int(missing[0])} has no caption ({missing.size} images without)"
         )
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    captions_of = positives_by_image(owner, n_images).to(dev)
-    owner = owner.unsqueeze(1).to(dev)
+    owner = owner.to(dev)
+    captions_of = positives_by_image(owner, n_images)
     with torch.no_grad():
         if sim is None:
             images, texts = images.to(dev), texts.to(dev)
             if normalize:
                 images = torch.nn.functional.normalize(images, dim=-1)
                 texts = torch.nn.functional.normalize(texts, dim=-1)
-            i2t = first_positive_ranks(images, texts, captions_of, chunk_size)
-            t2i = first_positive_ranks(texts, images, owner, chunk_size)
+            chunks = embedding_chunks(images, texts, chunk_size)
+            lower, upper = dot_product_brackets(images, texts, owner)
         else:
-            i2t = _ranks_from_matrix(sim, captions_of, chunk_size, dev)
-            t2i = _ranks_from_matrix(sim.T, owner, chunk_size, dev)
+            chunks = matrix_chunks(sim, chunk_size, dev)
+            lower = upper = sim[owner.cpu(), torch.arange(n_texts)].to(dev)
+        i2t, t2i = ranks_both_ways(chunks, captions_of, owner, lower, upper)
     out = rank_metrics(i2t, "i2t", ks) | rank_metrics(t2i, "t2i", ks)
     recalls = [out[f"{d}_r{k}"] for d in ("i2t", "t2i") for k in ks]
     out["mean_recall"] = float(np.mean(recalls))
     out["rsum"] = float(np.sum(recalls))
     return out
-
-
-def _ranks_from_matrix(sim: torch.Tensor, positives: torch.Tensor, chunk: int, device: torch.device):
-    parts = [
-        ranks_from_scores(sim[s : s + chunk].to(device), positives[s : s + chunk])
-        for s in range(0, sim.shape[0], chunk)
-    ]
-    return torch.cat(parts)
 
 
 def _check_inputs(image_embeddings: Any, text_embeddings: Any, scores: Any):

@@ -56,7 +56,7 @@ def retrieval_metrics(
     scores: Any = None,
     ks: Sequence[int] = DEFAULT_KS,
     normalize: bool = True,
-    chunk_size: int = 512,
+    chunk_size: int = 256,
     device: str | None = None,
 ) -> dict[str, float]:
     """Retrieval metrics both ways from embeddings or from a score matrix.

@@ -6,7 +6,7 @@
  * distance d; if relevant it is the r-th relevant one seen at d. After the scan the bucket sizes are known,
  * so its ranked position is pos = #{items at distance < d} + c and its rank among relevant items is
  * t = #{relevant at distance < d} + r: a counting sort without moving any item (c is recorded during the
- * scan, r in a second walk over the relevant items only). From (pos, t) of the relevant items (t/pos is
+ * scan, r in a walk over the relevant items only). From (pos, t) of the relevant items (t/pos is
  * computed as t * (1/pos) from a table, within an ulp of the division):
  *   ap_all      = sum t/pos / max(R, 1)                      (DCMH calc_map)
  *   ap_top_k    = sum_{pos <= k} t/pos / max(hits in top k, 1) (DeepHash / DJSRH CalcTopMap)
@@ -19,6 +19,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_buffers.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ typedef struct {
     const int64_t *q_ids, *db_ids;        /* [Q], [N] when label_words == 0 */
     const int64_t *ks;                    /* [n_ks] precision@K cut-offs */
     Py_ssize_t n_db, words, label_words, n_ks, k;
+    int truncated;                          /* also compute ap_top_k and ap_first_k */
     double *ap_all, *ap_top_k, *ap_first_k; /* [Q] */
     int64_t *n_relevant, *hits_at;          /* [Q], [Q, n_ks] */
     int64_t *radius_all, *radius_rel;       /* [Q, buckets] */
@@ -55,31 +57,46 @@ static inline int relevant(const Task *task, Py_ssize_t q, Py_ssize_t j) {
 }
 
 typedef struct {
-    int32_t *seen_all, *seen_rel; /* [buckets] items / relevant items per distance */
+    int32_t *seen_all, *seen_rel;   /* [buckets] items / relevant items per distance */
+    int32_t *seen_second;           /* [buckets] items per distance in the second half of the database */
     int64_t *below_all, *below_rel; /* [buckets] items / relevant items at a smaller distance */
-    uint64_t *slots;              /* [n_db] (c << 32 | d) of the relevant items, in database order */
-    double *reciprocal;           /* [n_db + 1] 1 / position */
+    uint64_t *slots;                /* [n_db] (c << 32 | d) of the relevant items, in database order */
+    double *reciprocal;             /* [n_db + 1] 1 / position */
 } Scratch;
 
-/* One scan in database order. Branch-free: every item writes its slot, which advances only when the item is
- * relevant (relevance is data-dependent and would mispredict). */
-#define SCAN(DIST, RELEVANT)                                                   \
-    for (Py_ssize_t j = 0; j < n_db; ++j) {                                    \
-        const uint64_t d_ = (uint64_t)(DIST);                                  \
-        const int relevant_ = (RELEVANT);                                      \
-        slots[n_rel] = ((uint64_t)++seen_all[d_] << 32) | d_;                  \
-        n_rel += relevant_;                                                    \
-    }
+/* The scan walks the two halves of the database side by side, each with its own running counts: the
+ * counter increments (load-add-store on a few hot buckets) then form two independent dependency chains
+ * instead of one. Branch-free: every item writes its slot, which advances only when the item is relevant
+ * (relevance is data-dependent and would mispredict). Second-half slots start at slot `half`; their counts
+ * are completed with the first half's bucket sizes afterwards. */
+#define SCAN_ITEM(J, SEEN, N, DIST, RELEVANT)             \
+    do {                                                  \
+        const Py_ssize_t j = (J);                         \
+        const uint64_t d_ = (uint64_t)(DIST);             \
+        const int relevant_ = (RELEVANT);                 \
+        slots[N] = ((uint64_t)++SEEN[d_] << 32) | d_;     \
+        N += relevant_;                                   \
+    } while (0)
+#define SCAN(DIST, RELEVANT)                                                \
+    for (Py_ssize_t i = 0; i < half; ++i) {                                 \
+        SCAN_ITEM(i, seen_all, n_first, DIST, RELEVANT);                    \
+        SCAN_ITEM(half + i, seen_second, n_second, DIST, RELEVANT);         \
+    }                                                                       \
+    if (n_db & 1) SCAN_ITEM(n_db - 1, seen_second, n_second, DIST, RELEVANT);
 
 MLMM_POPCNT_CLONES
 static void scan_query(const Task *task, Py_ssize_t q, const Scratch *sc) {
-    const Py_ssize_t words = task->words, buckets = words * 64 + 1, n_db = task->n_db;
+    const Py_ssize_t words = task->words, buckets = words * 64 + 1, n_db = task->n_db, half = n_db / 2;
     const uint64_t *qc = task->q_codes + q * words;
     int32_t *restrict seen_all = sc->seen_all, *restrict seen_rel = sc->seen_rel;
+    int32_t *restrict seen_second = sc->seen_second;
     uint64_t *restrict slots = sc->slots;
+    int64_t *restrict below_all = sc->below_all, *restrict below_rel = sc->below_rel;
+    const double *restrict reciprocal = sc->reciprocal;
     memset(seen_all, 0, sizeof(int32_t) * buckets);
+    memset(seen_second, 0, sizeof(int32_t) * buckets);
     memset(seen_rel, 0, sizeof(int32_t) * buckets);
-    Py_ssize_t n_rel = 0;
+    Py_ssize_t n_first = 0, n_second = half;
     if (words == 1 && task->label_words == 1) { /* <= 64 bits and <= 64 classes: the common case */
         const uint64_t code = qc[0], labels = task->q_labels[q];
         const uint64_t *restrict db_codes = task->db_codes, *restrict db_labels = task->db_labels;
@@ -87,33 +104,50 @@ static void scan_query(const Task *task, Py_ssize_t q, const Scratch *sc) {
     } else {
         SCAN(hamming(qc, task->db_codes + j * words, words), relevant(task, q, j))
     }
+    /* second-half slots follow the first half's; their counts start after the first half's items */
+    for (Py_ssize_t i = half; i < n_second; ++i)
+        slots[n_first + i - half] = slots[i] + ((uint64_t)seen_all[(uint32_t)slots[i]] << 32);
+    const Py_ssize_t n_rel = n_first + n_second - half;
     for (Py_ssize_t i = 0; i < n_rel; ++i) ++seen_rel[(uint32_t)slots[i]];
     int64_t acc_all = 0, acc_rel = 0;
     for (Py_ssize_t d = 0; d < buckets; ++d) {
-        sc->below_all[d] = acc_all;
-        sc->below_rel[d] = acc_rel;
-        acc_all += seen_all[d];
+        const int32_t bucket = seen_all[d] + seen_second[d];
+        below_all[d] = acc_all;
+        below_rel[d] = acc_rel;
+        acc_all += bucket;
         acc_rel += seen_rel[d];
-        task->radius_all[q * buckets + d] = seen_all[d];
+        task->radius_all[q * buckets + d] = bucket;
         task->radius_rel[q * buckets + d] = seen_rel[d];
     }
-    /* second walk over the relevant items, in database order: r = running count at their distance */
-    memset(seen_rel, 0, sizeof(int32_t) * buckets);
+    /* walk over the relevant items in database order: r = running count at their distance; afterwards
+     * below_rel[d] has advanced past the bucket, so a second walk (precision@K) recomputes nothing */
     double sum_all = 0.0, sum_top = 0.0, sum_first = 0.0;
     int64_t hits_top = 0;
     const int64_t k = task->k;
-    int64_t *hits = task->hits_at + q * task->n_ks;
-    for (Py_ssize_t m = 0; m < task->n_ks; ++m) hits[m] = 0;
-    for (Py_ssize_t i = 0; i < n_rel; ++i) {
-        const uint32_t d = (uint32_t)slots[i];
-        const int64_t pos = sc->below_all[d] + (int64_t)(slots[i] >> 32);
-        const int64_t t = sc->below_rel[d] + ++seen_rel[d];
-        const double precision = (double)t * sc->reciprocal[pos];
-        sum_all += precision;
-        sum_top += pos <= k ? precision : 0.0;
-        hits_top += pos <= k;
-        sum_first += t <= k ? precision : 0.0;
-        for (Py_ssize_t m = 0; m < task->n_ks; ++m) hits[m] += pos <= task->ks[m];
+    if (!task->truncated) { /* map_all only: the common request, and half the work of the loop below */
+        for (Py_ssize_t i = 0; i < n_rel; ++i) {
+            const uint32_t d = (uint32_t)slots[i];
+            sum_all += (double)++below_rel[d] * reciprocal[below_all[d] + (int64_t)(slots[i] >> 32)];
+        }
+    } else {
+        for (Py_ssize_t i = 0; i < n_rel; ++i) {
+            const uint32_t d = (uint32_t)slots[i];
+            const int64_t pos = below_all[d] + (int64_t)(slots[i] >> 32);
+            const int64_t t = ++below_rel[d];
+            const double precision = (double)t * reciprocal[pos];
+            sum_all += precision;
+            sum_top += pos <= k ? precision : 0.0;
+            hits_top += pos <= k;
+            sum_first += t <= k ? precision : 0.0;
+        }
+    }
+    const Py_ssize_t n_ks = task->n_ks;
+    int64_t *restrict hits = task->hits_at + q * n_ks;
+    for (Py_ssize_t m = 0; m < n_ks; ++m) {
+        const int64_t cutoff = task->ks[m];
+        int64_t count = 0;
+        for (Py_ssize_t i = 0; i < n_rel; ++i) count += below_all[(uint32_t)slots[i]] + (int64_t)(slots[i] >> 32) <= cutoff;
+        hits[m] = count;
     }
     const int64_t first_k = n_rel < k ? n_rel : k;
     task->n_relevant[q] = n_rel;
@@ -122,32 +156,21 @@ static void scan_query(const Task *task, Py_ssize_t q, const Scratch *sc) {
     task->ap_first_k[q] = first_k ? sum_first / (double)first_k : 0.0;
 }
 
-static int check(Py_buffer *b, Py_ssize_t items, Py_ssize_t itemsize, const char *name, int writable) {
-    if (b->len != items * itemsize) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, items * itemsize, b->len);
-        return -1;
-    }
-    if (writable && b->readonly) {
-        PyErr_Format(PyExc_ValueError, "%s: output buffer is read-only", name);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(rank_stats_doc,
-             "rank_stats(q_codes, db_codes, words, q_labels, db_labels, label_words, k, ks, start, stop,\n"
+             "rank_stats(q_codes, db_codes, words, q_labels, db_labels, label_words, k, ks, truncated, start, stop,\n"
              "           ap_all, ap_top_k, ap_first_k, n_relevant, hits_at, radius_all, radius_rel)\n\n"
              "Fill rows [start, stop) of the outputs (C-contiguous buffers, see the module comment).\n"
              "Codes are uint64 [Q|N, words]; labels uint64 [Q|N, label_words] or int64 ids when label_words\n"
-             "is 0; ks int64 cut-offs; outputs float64 [Q] x3, int64 [Q], int64 [Q, len(ks)],\n"
+             "is 0; ks int64 cut-offs; truncated: also fill ap_top_k and ap_first_k; outputs float64 [Q] x3, int64 [Q], int64 [Q, len(ks)],\n"
              "int64 [Q, 64 * words + 1] x2.");
 
 static PyObject *rank_stats(PyObject *self, PyObject *args) {
     Py_buffer b[13];
     Py_ssize_t words, label_words, k, start, stop;
+    int truncated;
     memset(b, 0, sizeof(b));
-    if (!PyArg_ParseTuple(args, "y*y*ny*y*nny*nnw*w*w*w*w*w*w*", &b[0], &b[1], &words, &b[2], &b[3], &label_words,
-                          &k, &b[4], &start, &stop, &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11]))
+    if (!PyArg_ParseTuple(args, "y*y*ny*y*nny*pnnw*w*w*w*w*w*w*", &b[0], &b[1], &words, &b[2], &b[3], &label_words,
+                          &k, &b[4], &truncated, &start, &stop, &b[5], &b[6], &b[7], &b[8], &b[9], &b[10], &b[11]))
         return NULL;
     PyObject *result = NULL;
     int32_t *scratch = NULL;
@@ -160,12 +183,12 @@ static PyObject *rank_stats(PyObject *self, PyObject *args) {
     }
     const Py_ssize_t n_query = b[0].len / (8 * words), n_db = b[1].len / (8 * words), n_ks = b[4].len / 8;
     const Py_ssize_t lw_items = label_words ? label_words : 1, buckets = words * 64 + 1;
-    if (check(&b[0], n_query * words, 8, "q_codes", 0) || check(&b[1], n_db * words, 8, "db_codes", 0) ||
-        check(&b[2], n_query * lw_items, 8, "q_labels", 0) || check(&b[3], n_db * lw_items, 8, "db_labels", 0) ||
-        check(&b[5], n_query, 8, "ap_all", 1) || check(&b[6], n_query, 8, "ap_top_k", 1) ||
-        check(&b[7], n_query, 8, "ap_first_k", 1) || check(&b[8], n_query, 8, "n_relevant", 1) ||
-        check(&b[9], n_query * n_ks, 8, "hits_at", 1) || check(&b[10], n_query * buckets, 8, "radius_all", 1) ||
-        check(&b[11], n_query * buckets, 8, "radius_rel", 1))
+    if (check_buffer(&b[0], (n_query * words) * 8, "q_codes", 0) || check_buffer(&b[1], (n_db * words) * 8, "db_codes", 0) ||
+        check_buffer(&b[2], (n_query * lw_items) * 8, "q_labels", 0) || check_buffer(&b[3], (n_db * lw_items) * 8, "db_labels", 0) ||
+        check_buffer(&b[5], (n_query) * 8, "ap_all", 1) || check_buffer(&b[6], (n_query) * 8, "ap_top_k", 1) ||
+        check_buffer(&b[7], (n_query) * 8, "ap_first_k", 1) || check_buffer(&b[8], (n_query) * 8, "n_relevant", 1) ||
+        check_buffer(&b[9], (n_query * n_ks) * 8, "hits_at", 1) || check_buffer(&b[10], (n_query * buckets) * 8, "radius_all", 1) ||
+        check_buffer(&b[11], (n_query * buckets) * 8, "radius_rel", 1))
         goto done;
     if (start < 0 || stop > n_query || start > stop) {
         PyErr_Format(PyExc_ValueError, "query range [%zd, %zd) outside [0, %zd)", start, stop, n_query);
@@ -190,6 +213,7 @@ static PyObject *rank_stats(PyObject *self, PyObject *args) {
     task.label_words = label_words;
     task.n_ks = n_ks;
     task.k = k;
+    task.truncated = truncated;
     task.ap_all = b[5].buf;
     task.ap_top_k = b[6].buf;
     task.ap_first_k = b[7].buf;
@@ -197,13 +221,13 @@ static PyObject *rank_stats(PyObject *self, PyObject *args) {
     task.hits_at = b[9].buf;
     task.radius_all = b[10].buf;
     task.radius_rel = b[11].buf;
-    scratch = malloc(sizeof(int32_t) * 2 * buckets);
+    scratch = malloc(sizeof(int32_t) * 3 * buckets);
     below = malloc(sizeof(int64_t) * 2 * buckets + sizeof(uint64_t) * (n_db + 1) + sizeof(double) * (n_db + 1));
     if (!scratch || !below) {
         PyErr_NoMemory();
         goto done;
     }
-    Scratch sc = {scratch, scratch + buckets, below, below + buckets, (uint64_t *)(below + 2 * buckets),
+    Scratch sc = {scratch, scratch + buckets, scratch + 2 * buckets, below, below + buckets, (uint64_t *)(below + 2 * buckets),
                   (double *)(below + 2 * buckets + n_db + 1)};
     Py_BEGIN_ALLOW_THREADS;
     for (Py_ssize_t p = 1; p <= n_db; ++p) sc.reciprocal[p] = 1.0 / (double)p;

@@ -11,6 +11,7 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include "_buffers.h"
 #include <stdint.h>
 #include <string.h>
 
@@ -33,18 +34,6 @@ static void count_rows(const float *scores, const float *best, const float *lowe
     }
 }
 
-static int check(Py_buffer *b, Py_ssize_t bytes, const char *name, int writable) {
-    if (b->len != bytes) {
-        PyErr_Format(PyExc_ValueError, "%s: expected %zd bytes, got %zd", name, bytes, b->len);
-        return -1;
-    }
-    if (writable && b->readonly) {
-        PyErr_Format(PyExc_ValueError, "%s: output buffer is read-only", name);
-        return -1;
-    }
-    return 0;
-}
-
 PyDoc_STRVAR(count_doc,
              "count(scores, n_columns, best, lower, upper, start, stop, row_above, row_at, col_above, col_in)\n\n"
              "scores float32 [C, n_columns]; best float32 [C]; lower, upper float32 [n_columns];\n"
@@ -65,9 +54,9 @@ static PyObject *count(PyObject *self, PyObject *args) {
         PyErr_SetString(PyExc_ValueError, "n_columns must be >= 1");
         goto done;
     }
-    if (check(&b[0], rows * n * 4, "scores", 0) || check(&b[1], rows * 4, "best", 0) ||
-        check(&b[2], n * 4, "lower", 0) || check(&b[3], n * 4, "upper", 0) || check(&b[4], rows * 8, "row_above", 1) ||
-        check(&b[5], rows * 8, "row_at", 1) || check(&b[6], n * 4, "col_above", 1) || check(&b[7], n * 4, "col_in", 1))
+    if (check_buffer(&b[0], rows * n * 4, "scores", 0) || check_buffer(&b[1], rows * 4, "best", 0) ||
+        check_buffer(&b[2], n * 4, "lower", 0) || check_buffer(&b[3], n * 4, "upper", 0) || check_buffer(&b[4], rows * 8, "row_above", 1) ||
+        check_buffer(&b[5], rows * 8, "row_at", 1) || check_buffer(&b[6], n * 4, "col_above", 1) || check_buffer(&b[7], n * 4, "col_in", 1))
         goto done;
     if (start < 0 || stop > rows || start > stop) {
         PyErr_Format(PyExc_ValueError, "row range [%zd, %zd) outside [0, %zd)", start, stop, rows);

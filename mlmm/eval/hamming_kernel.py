@@ -51,10 +51,12 @@ def ranking_stats(
     k: int,
     ks: list[int],
     threads: int | None = None,
+    truncated: bool = True,
 ) -> RankingStats:
     """Kernel statistics for packed uint64 codes [Q, W] / [N, W] and labels (bool multi-hot [*, C] or int ids).
 
-    ``k`` is the cut-off of ``map_at_k`` / ``map_first_k_relevant``; ``ks`` those of precision@K.
+    ``k`` is the cut-off of ``map_at_k`` / ``map_first_k_relevant`` (``truncated=False`` skips them, their
+    outputs stay 0); ``ks`` those of precision@K.
     """
     if not AVAILABLE:
         raise RuntimeError("mlmm.eval._hamming_ranking is not built (reinstall mlmm with a C compiler)")
@@ -90,18 +92,23 @@ def ranking_stats(
             label_words,
             k,
             cutoffs,
+            truncated,
             *bounds,
             *outputs,
             out.radius_rel,
         )
 
     n_threads = max(1, min(threads or default_threads(), n_query))
-    edges = np.linspace(0, n_query, n_threads + 1).astype(int)
+    # 8 ranges per thread, taken as threads come free: a core slowed by a neighbour on a shared machine
+    # then does less of the work instead of holding up the end
+    n_ranges = n_threads if n_threads == 1 else min(n_query, 8 * n_threads)
+    edges = np.linspace(0, n_query, n_ranges + 1).astype(int)
     ranges = [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-    if len(ranges) == 1:
-        run(ranges[0])
+    if n_threads == 1:
+        for bounds in ranges:
+            run(bounds)
     else:
-        with ThreadPoolExecutor(len(ranges)) as pool:
+        with ThreadPoolExecutor(n_threads) as pool:
             list(pool.map(run, ranges))
     return out
 

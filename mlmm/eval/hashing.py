@@ -43,17 +43,21 @@ VARIANTS = ("map_all", "map_all_skip_empty", "map_at_k", "map_first_k_relevant")
 DEFAULT_PRECISION_KS = (1, 10, 50, 100, 500, 1000, 2000, 5000)
 
 
-def binarize(codes: Any, name: str = "codes") -> np.ndarray:
-    """float/±1 codes [N, B] -> int8 ±1 with ``x >= 0 -> +1``; bool codes map True -> +1."""
+def code_bits(codes: Any, name: str = "codes") -> np.ndarray:
+    """float/±1 codes [N, B] -> bool [N, B], True where ``x >= 0`` (the +1 bit); bool codes pass through."""
     arr = to_numpy(codes, name)
     if arr.dtype == np.bool_:
         if arr.ndim != 2 or 0 in arr.shape:
             raise ValueError(
                 f"{name}: expected a non-empty 2-D array [N, bits], got shape {tuple(arr.shape)}"
             )
-        return np.where(arr, 1, -1).astype(np.int8)
-    arr = float_matrix(arr, name)
-    return np.where(arr >= 0, 1, -1).astype(np.int8)
+        return arr
+    return float_matrix(arr, name) >= 0
+
+
+def binarize(codes: Any, name: str = "codes") -> np.ndarray:
+    """float/±1 codes [N, B] -> int8 ±1 with ``x >= 0 -> +1``; bool codes map True -> +1."""
+    return np.where(code_bits(codes, name), 1, -1).astype(np.int8)
 
 
 def pack_codes(pm1: np.ndarray) -> np.ndarray:
@@ -159,7 +163,8 @@ def _accumulate(totals: _Totals, dist: np.ndarray, rel: np.ndarray, k: int, bits
 def _accumulate_kernel(totals: _Totals, q_packed, db_packed, q_lab, db_lab, k: int, bits: int) -> None:
     """All queries at once through the compiled kernel (same sums as :func:`_accumulate`)."""
     ks = list(totals.hits_at) if totals.curves else []
-    stats = hamming_kernel.ranking_stats(q_packed, db_packed, q_lab, db_lab, k, ks)
+    truncated = bool({"map_at_k", "map_first_k_relevant"} & set(totals.variants))
+    stats = hamming_kernel.ranking_stats(q_packed, db_packed, q_lab, db_lab, k, ks, truncated=truncated)
     totals.n_relevant.append(stats.n_relevant)
     totals.ap_all.append(stats.ap_all)
     if "map_at_k" in totals.variants:
@@ -208,7 +213,7 @@ def hashing_evaluation(
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"variant must be one of {VARIANTS}, got {sorted(unknown)}")
-    q_pm1, db_pm1 = binarize(query_codes, "query_codes"), binarize(db_codes, "db_codes")
+    q_pm1, db_pm1 = code_bits(query_codes, "query_codes"), code_bits(db_codes, "db_codes")  # True = +1
     if q_pm1.shape[1] != db_pm1.shape[1]:
         raise ValueError(f"query_codes has {q_pm1.shape[1]} bits but db_codes has {db_pm1.shape[1]}")
     q_lab, db_lab = _labels(query_labels, "query_labels"), _labels(db_labels, "db_labels")
@@ -220,7 +225,7 @@ def hashing_evaluation(
     ks = sorted({min(int(kk), n_db) for kk in precision_ks if kk >= 1})
     totals = _Totals([], [], [], [], {kk: 0.0 for kk in ks}, np.zeros(bits + 1), np.zeros(bits + 1))
     totals.variants, totals.curves = tuple(variants), curves
-    q_packed, db_packed = pack_codes(q_pm1), pack_codes(db_pm1)
+    q_packed, db_packed = pack_bits(q_pm1), pack_bits(db_pm1)
     if backend == "kernel" or (backend == "auto" and hamming_kernel.AVAILABLE):
         _accumulate_kernel(totals, q_packed, db_packed, q_lab, db_lab, k, bits)
         return _finish(totals, k, q_pm1.shape[0])

@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 
+from mlmm.cli.arguments import positive_int
+
 DESCRIPTION = """\
 Write WebDataset shards in mlmm's schema (image/audio + json with captions per language, labels) from:
   coco         a COCO-style captions JSON (images + annotations); images under --image-root
@@ -15,13 +17,6 @@ Write WebDataset shards in mlmm's schema (image/audio + json with captions per l
   img2dataset  an img2dataset output folder (its tars, or its key.jpg/key.txt/key.json files);
                txt captions are in --lang
 Output: OUT/PREFIX-NNNNNN.tar and the split recorded in OUT/manifest.json (samples, sha256 per shard)."""
-
-
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return number
 
 
 def register(data_subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +31,7 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", required=True, help="output folder (created)")
     parser.add_argument("--prefix", default="train", help="shard name prefix / split name (default: train)")
     parser.add_argument(
-        "--shard-size", type=_positive, default=1000, help="samples per shard (default: 1000)"
+        "--shard-size", type=positive_int, default=1000, help="samples per shard (default: 1000)"
     )
     parser.add_argument("--image-root", default=None, help="folder that relative media paths start from")
     parser.add_argument(

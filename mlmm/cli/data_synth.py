@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
+from mlmm.cli.arguments import positive_int
+
 log = logging.getLogger(__name__)
 
 DESCRIPTION = """\
@@ -41,13 +43,6 @@ def _fractions(value: str) -> tuple[float, float, float]:
     return parts
 
 
-def _positive(value: str) -> int:
-    number = int(value)
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
-    return number
-
-
 def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser = data_subparsers.add_parser(
         "synth",
@@ -63,7 +58,7 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--samples",
-        type=_positive,
+        type=positive_int,
         required=True,
         default=argparse.SUPPRESS,
         help="total samples over train/val/test",
@@ -86,9 +81,11 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         default=None,
         help="text-only parallel samples (None: as many as --samples; 0: none)",
     )
-    parser.add_argument("--shard-size", type=_positive, default=1000, help="samples per shard")
+    parser.add_argument("--shard-size", type=positive_int, default=1000, help="samples per shard")
     parser.add_argument("--splits", type=_fractions, default="0.8,0.1,0.1", help="train,val,test fractions")
-    parser.add_argument("--captions-per-language", type=_positive, default=3, help="paraphrases per language")
+    parser.add_argument(
+        "--captions-per-language", type=positive_int, default=3, help="paraphrases per language"
+    )
     parser.add_argument(
         "--questions", type=int, default=3, help="VQA questions per sample (each in every language)"
     )

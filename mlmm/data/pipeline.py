@@ -143,8 +143,17 @@ class ShardLoader:
     def position(self) -> dict:
         """JSON-serialisable position after the batches yielded so far (see :meth:`_restore`)."""
         return {
-            "version": POSITION_VERSION,
+            **self._pinned(),
             "epoch": self._epoch,
+            "consumed": list(self._consumed),
+            "next_worker": self._next,
+            "batches": self._batches,
+        }
+
+    def _pinned(self) -> dict:
+        """What a saved position is only valid for: a resumed loader must agree on every field."""
+        return {
+            "version": POSITION_VERSION,
             "rank": self.rank,
             "world_size": self.world_size,
             "num_workers": self.num_workers,
@@ -153,9 +162,6 @@ class ShardLoader:
             "shuffle": self.shuffle,
             "resampled": self.cfg.resampled,
             "num_shards": len(self.urls),
-            "consumed": list(self._consumed),
-            "next_worker": self._next,
-            "batches": self._batches,
         }
 
     def stats(self) -> dict:
@@ -185,17 +191,7 @@ class ShardLoader:
                     f"data position has no entry for rank {self.rank}: {sorted(position['ranks'])}"
                 )
             position = position["ranks"][str(self.rank)]
-        expected = {
-            "version": POSITION_VERSION,
-            "rank": self.rank,
-            "world_size": self.world_size,
-            "num_workers": self.num_workers,
-            "seed": self.plan.seed,
-            "batch_size": self.batch_size,
-            "shuffle": self.shuffle,
-            "resampled": self.cfg.resampled,
-            "num_shards": len(self.urls),
-        }
+        expected = self._pinned()
         for name, value in expected.items():
             if position.get(name) != value:
                 raise ValueError(

@@ -207,3 +207,22 @@ def test_dot_product_brackets_contain_float32_dot_products_in_any_order():
     for value in (gemm, reversed_sum):
         assert bool(((lower <= value) & (value <= upper)).all())
     assert float((upper - lower).max()) < 1e-4  # tight: near-ties to resolve stay rare
+
+
+def test_numpy_counts_equal_the_compiled_kernel(monkeypatch):
+    """Without the optional C extension (no compiler at install) the numpy counts give the same metrics."""
+    import mlmm.eval.retrieval_ranks as ranks
+
+    assert ranks._score_counts is not None, "pip install builds mlmm.eval._score_counts"
+    images, texts, text_to_image = _integer_fixture(seed=5)
+    compiled = retrieval_metrics(images, texts, text_to_image, ks=(1, 3), normalize=False, chunk_size=7)
+    monkeypatch.setattr(ranks, "_score_counts", None)
+    assert (
+        retrieval_metrics(images, texts, text_to_image, ks=(1, 3), normalize=False, chunk_size=7) == compiled
+    )
+    rng = np.random.default_rng(0)
+    images, texts = rng.standard_normal((30, 16)), rng.standard_normal((70, 16))
+    owners = np.arange(70) % 30
+    numpy_counts = retrieval_metrics(images, texts, owners, chunk_size=8)
+    monkeypatch.undo()
+    assert retrieval_metrics(images, texts, owners, chunk_size=8) == numpy_counts

@@ -36,7 +36,6 @@ except ImportError:  # built with the package (pyproject ext-modules, optional)
 
 log = logging.getLogger(__name__)
 
-_POOL = ThreadPoolExecutor(2, thread_name_prefix="mlmm-retrieval")  # the two halves of a chunk's counts
 ScoreChunks = Callable[[], Iterator[tuple[int, torch.Tensor]]]  # yields (first row, S[first row : ...])
 
 
@@ -105,7 +104,11 @@ def count_chunk(
         col_above = np.add.reduce((part > up).view(np.uint8), axis=0, dtype=np.int32)
         return col_above, np.add.reduce((part >= lo).view(np.uint8), axis=0, dtype=np.int32) - col_above
 
-    parts = list(_POOL.map(count, halves))
+    if len(halves) == 1:
+        parts = [count(halves[0])]
+    else:  # a pool per call: a module-level one would deadlock in a process forked after its threads started
+        with ThreadPoolExecutor(len(halves)) as pool:
+            parts = list(pool.map(count, halves))
     return (
         torch.from_numpy(row_above),
         torch.from_numpy(row_at),

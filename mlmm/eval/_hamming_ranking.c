@@ -119,8 +119,8 @@ static void scan_query(const Task *task, Py_ssize_t q, const Scratch *sc) {
         task->radius_all[q * buckets + d] = bucket;
         task->radius_rel[q * buckets + d] = seen_rel[d];
     }
-    /* walk over the relevant items in database order: r = running count at their distance; afterwards
-     * below_rel[d] has advanced past the bucket, so a second walk (precision@K) recomputes nothing */
+    /* walk over the relevant items in database order: t = ++below_rel[d] is the running count at their
+     * distance added to the relevant items at smaller distances, i.e. their rank among relevant items */
     double sum_all = 0.0, sum_top = 0.0, sum_first = 0.0;
     int64_t hits_top = 0;
     const int64_t k = task->k;

@@ -213,27 +213,27 @@ def hashing_evaluation(
     unknown = set(variants) - set(VARIANTS)
     if unknown:
         raise ValueError(f"variant must be one of {VARIANTS}, got {sorted(unknown)}")
-    q_pm1, db_pm1 = code_bits(query_codes, "query_codes"), code_bits(db_codes, "db_codes")  # True = +1
-    if q_pm1.shape[1] != db_pm1.shape[1]:
-        raise ValueError(f"query_codes has {q_pm1.shape[1]} bits but db_codes has {db_pm1.shape[1]}")
+    q_bits, db_bits = code_bits(query_codes, "query_codes"), code_bits(db_codes, "db_codes")  # True = +1
+    if q_bits.shape[1] != db_bits.shape[1]:
+        raise ValueError(f"query_codes has {q_bits.shape[1]} bits but db_codes has {db_bits.shape[1]}")
     q_lab, db_lab = _labels(query_labels, "query_labels"), _labels(db_labels, "db_labels")
-    _check_label_shapes(q_lab, db_lab, q_pm1.shape[0], db_pm1.shape[0])
+    _check_label_shapes(q_lab, db_lab, q_bits.shape[0], db_bits.shape[0])
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    n_db, bits = db_pm1.shape
+    n_db, bits = db_bits.shape
     k = min(k, n_db)
     ks = sorted({min(int(kk), n_db) for kk in precision_ks if kk >= 1})
     totals = _Totals([], [], [], [], {kk: 0.0 for kk in ks}, np.zeros(bits + 1), np.zeros(bits + 1))
     totals.variants, totals.curves = tuple(variants), curves
-    q_packed, db_packed = pack_bits(q_pm1), pack_bits(db_pm1)
+    q_packed, db_packed = pack_bits(q_bits), pack_bits(db_bits)
     if backend == "kernel" or (backend == "auto" and hamming_kernel.AVAILABLE):
         _accumulate_kernel(totals, q_packed, db_packed, q_lab, db_lab, k, bits)
-        return _finish(totals, k, q_pm1.shape[0])
-    for start in range(0, q_pm1.shape[0], chunk_size):
+        return _finish(totals, k, q_bits.shape[0])
+    for start in range(0, q_bits.shape[0], chunk_size):
         stop = start + chunk_size
         dist = hamming_distances(q_packed[start:stop], db_packed)
         _accumulate(totals, dist, relevance(q_lab[start:stop], db_lab), k, bits)
-    return _finish(totals, k, q_pm1.shape[0])
+    return _finish(totals, k, q_bits.shape[0])
 
 
 def _check_label_shapes(q_lab: np.ndarray, db_lab: np.ndarray, n_query: int, n_db: int) -> None:

@@ -4,7 +4,7 @@ The score matrix ``S = images @ texts.T`` ([N_i, N_t]) is produced ``chunk`` ima
 whole. From each chunk:
 
 * image -> text (rows): the rank of the image's best-scoring own caption, read off the chunk itself
-  (:func:`ranks_from_scores`).
+  (:func:`first_positive_ranks` from the counts of :func:`count_chunk`).
 * text -> image (columns): caption t's rank is ``#{j: S[j, t] > p_t} + #{j < owner(t): S[j, t] == p_t}``
   with ``p_t = S[owner(t), t]``. Its own image may sit in a later chunk, so every column is compared with a
   bracket ``[lower_t, upper_t]`` known in advance to contain ``p_t``: scores above ``upper_t`` are counted at

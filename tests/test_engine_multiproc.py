@@ -3,7 +3,8 @@
 
 The objective is the toy contrastive one (tests/engine_toy.py): mlmm's ContrastiveLoss with keys gathered
 across ranks with gradients, and a 0-dim learned temperature. Compared: the JSONL's per-step loss and global
-grad norm (rank-averaged by the engine) for 2 optimizer steps, and the exported weights.
+grad norm (rank-averaged by the engine) for 2 optimizer steps, and the exported weights (with a tolerance
+derived from Adam's update rule; the one parameter whose exact gradient is zero is bounded, not compared).
 """
 
 from __future__ import annotations
@@ -60,8 +61,15 @@ def test_two_ranks_equal_one_rank_with_doubled_batch(tmp_path, single_rank, laun
         assert got["loss"] == pytest.approx(ref["loss"], rel=1e-5, abs=1e-6)
         assert got["grad_norm"] == pytest.approx(ref["grad_norm"], rel=1e-4, abs=1e-6)
     assert one[0]["loss"] != one[1]["loss"]  # the step changed the weights: step 2 checks the update too
-    # Weights: looser, because Adam divides by sqrt(v): a parameter whose gradient is ~0 (the toy's output
-    # scale, cancelled by the normalisation) turns last-bit reduction-order noise into ~1e-5 updates.
+    # Weights. ``model.scale`` multiplies an output that is then L2-normalised, so its exact gradient is 0 and
+    # what each run sees is reduction-order noise (~1e-7, different for 1 and 2 ranks); Adam's first update is
+    # lr * g / (|g| + eps), which turns that noise into an arbitrary move of up to lr per step. It is not a
+    # property of the engine, so it is checked only against that bound. Every other parameter has |g| >> eps:
+    # d(update)/dg = lr * eps / (|g| + eps)^2 makes the same noise move it by < 1e-9 per step, so what remains
+    # is fp32 rounding of the weights themselves (|w| < 2: 2.4e-7 per ulp); atol 1e-6 leaves 4 ulps for that.
     weights_one, weights_two = exported(single_rank), exported(tmp_path / "run")
-    for key in weights_one:
-        torch.testing.assert_close(weights_two[key], weights_one[key], rtol=1e-4, atol=1e-4)
+    lr, steps = 0.01, 2
+    for weights in (weights_one, weights_two):
+        assert abs(float(weights["scale"]) - 1.0) <= steps * lr * (1 + 1e-6)
+    for key in weights_one.keys() - {"scale"}:
+        torch.testing.assert_close(weights_two[key], weights_one[key], rtol=0, atol=1e-6)

@@ -13,6 +13,7 @@ from mlmm.config import ModelConfig, RunConfig, TowerConfig, TrainConfig
 from mlmm.data.keys import IMAGE, TEXT_IDS, TEXT_MASK
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
+from mlmm.models.inference import InferenceModel
 from mlmm.models.towers.openclip import load_openclip_pretrained
 from mlmm.models.weights import MODEL_FILE, read_state_dict, save_state_dict
 from mlmm.objectives import build_objective
@@ -101,11 +102,9 @@ def test_export_then_mlmm_load_gives_identical_embeddings(clip_setup, tmp_path):
         "tokenizer.json",
     ]
     loaded = mlmm.load(out)
-    b = batch(transforms, 5)
-    model.eval()
-    with torch.no_grad():
-        want_img = model.encode_image(b[IMAGE])
-        want_txt = model.encode_text(b[TEXT_IDS], b[TEXT_MASK])
+    live = InferenceModel(model, transforms)  # the same inference path as the loaded export
+    want_img = live.encode_image(images(5))
+    want_txt = live.encode_text([f"a photo of object {i}" for i in range(5)], lang="en")
     got_img = loaded.encode_image(images(5))
     got_txt = loaded.encode_text([f"a photo of object {i}" for i in range(5)], lang="en")
     assert torch.equal(got_img, want_img) and torch.equal(got_txt, want_txt)
@@ -153,3 +152,19 @@ def test_pretrained_open_clip_checkpoint_is_an_explicit_local_step(clip_setup, t
             load_openclip_pretrained(model.clip, TowerConfig(name="ViT-B-32", pretrained="openai"))
     with pytest.raises(ValueError, match="is a directory: pass the checkpoint file inside it"):
         build_model(tiny_clip_cfg(pretrained=str(tmp_path)).model)
+
+
+def test_inference_is_independent_of_the_parameters_requires_grad_flags(clip_setup):
+    """Regression (Intel Xeon): under no_grad, ATen still folds matmuls differently when weights require grad,
+    so a frozen copy of CLIP (MLA's) and the trainable one disagreed in the last bits. InferenceModel runs
+    frozen, so both give identical embeddings, and the caller's flags come back unchanged."""
+    import copy
+
+    cfg, model, transforms = clip_setup
+    frozen = copy.deepcopy(model).requires_grad_(False)
+    flags = [p.requires_grad for p in model.parameters()]
+    texts = [f"a photo of object {i}" for i in range(5)]
+    live, cold = InferenceModel(model, transforms), InferenceModel(frozen, transforms)
+    assert torch.equal(live.encode_text(texts, "en"), cold.encode_text(texts, "en"))
+    assert torch.equal(live.encode_image(images(3)), cold.encode_image(images(3)))
+    assert [p.requires_grad for p in model.parameters()] == flags and any(flags)

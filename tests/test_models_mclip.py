@@ -14,6 +14,7 @@ from mlmm.config import ModelConfig, RunConfig, TokenizerConfig, TowerConfig, Tr
 from mlmm.data.keys import IMAGE, PIVOT_IDS, PIVOT_MASK, TEXT_IDS, TEXT_MASK
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
+from mlmm.models.inference import InferenceModel
 from mlmm.objectives import build_objective
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
@@ -126,11 +127,7 @@ def test_init_from_exported_clip_then_export_and_load_round_trip(spm_model, clip
         and identities["pivot_tokenizer"]["kind"] == "open_clip"
     )
     loaded = mlmm.load(out)
-    transforms = build_transforms(cfg)
-    ids, mask = transforms.tokenizer(SENTENCES["de"], "de")
-    model.eval()
-    with torch.no_grad():
-        want = model.encode_text(ids, mask)
+    want = InferenceModel(model, build_transforms(cfg)).encode_text(SENTENCES["de"], lang="de")
     assert torch.equal(loaded.encode_text(SENTENCES["de"], lang="de"), want)
     image = [Image.new("RGB", (64, 64), "red")]
     assert torch.equal(loaded.encode_image(image), mlmm.load(clip_export).encode_image(image))

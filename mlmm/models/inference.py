@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -10,12 +12,34 @@ from torch import nn
 from mlmm.data.sample_transforms import SampleTransforms
 
 
+@contextlib.contextmanager
+def frozen_parameters(module: nn.Module) -> Iterator[nn.Module]:
+    """Run ``module`` with every parameter's ``requires_grad`` off, restoring the flags afterwards.
+
+    Why: even under ``torch.no_grad()`` ATen picks kernels by the parameters' ``requires_grad`` flag —
+    ``matmul`` of a 3-D activation with a weight that requires grad folds to ``mm`` (so the backward needs no
+    expand), with a frozen weight it runs ``bmm``. The two differ in the last bits on some CPUs (seen on an
+    Intel Xeon, not on an AMD EPYC). Inference therefore always runs frozen, whatever the model's training
+    state, so a frozen copy (MLA's CLIP), a loaded export and the model under training give bit-identical
+    embeddings by construction.
+    """
+    flags = [(p, p.requires_grad) for p in module.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
 class InferenceModel:
     """Encodes raw inputs with the model's own preprocessing (``mlmm.eval.protocols.Encoder``).
 
     ``encode_image(images: list[PIL.Image]) -> float [N, D]`` and ``encode_text(texts, lang) -> float [N, D]``,
     both L2-normalised (by the families' ``encode_*``; normalising again would change the last bits and break
-    exact export round trips), in eval mode without gradients, in chunks of ``batch_size``. Captions go through
+    exact export round trips), in eval mode without gradients and with parameters frozen
+    (:func:`frozen_parameters`), in chunks of ``batch_size``. Captions go through
     ``transforms.tokenizer`` in every language: for ``clip`` that is CLIP's BPE (English model; other languages
     give the English-CLIP baseline), for ``mclip`` the multilingual student.
     """
@@ -49,9 +73,10 @@ class InferenceModel:
         if not images:
             return self._empty()
         out = []
-        for chunk in self._chunks(list(images)):
-            pixels = torch.stack([self.preprocess(image) for image in chunk]).to(self.device)
-            out.append(self.model.encode_image(pixels, normalize=True).float().cpu())
+        with frozen_parameters(self.model):
+            for chunk in self._chunks(list(images)):
+                pixels = torch.stack([self.preprocess(image) for image in chunk]).to(self.device)
+                out.append(self.model.encode_image(pixels, normalize=True).float().cpu())
         return torch.cat(out)
 
     @torch.no_grad()
@@ -66,10 +91,11 @@ class InferenceModel:
         )
         tokenizer = self.transforms.pivot_tokenizer if pivot else self.tokenizer
         routed = {"lang": lang} if getattr(self.model, "language_routed", False) else {}
-        for chunk in self._chunks(list(texts)):
-            ids, mask = tokenizer(chunk, lang)
-            features = self.model.encode_text(
-                ids.to(self.device), mask.to(self.device), normalize=True, **routed
-            )
-            out.append(features.float().cpu())
+        with frozen_parameters(self.model):
+            for chunk in self._chunks(list(texts)):
+                ids, mask = tokenizer(chunk, lang)
+                features = self.model.encode_text(
+                    ids.to(self.device), mask.to(self.device), normalize=True, **routed
+                )
+                out.append(features.float().cpu())
         return torch.cat(out)

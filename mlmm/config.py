@@ -27,9 +27,31 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from mlmm.settings import FAMILY_SETTINGS, OBJECTIVE_LOSSES, NoSettings
+
 
 class ConfigError(ValueError):
     """A recipe problem; the message names the key (or path) and the recipe file."""
+
+
+def chosen_type(owner: Any, name: str) -> type:
+    """The dataclass a ``chosen_by`` field of ``owner`` must hold: ``table[owner.<tag>]``, or
+    :class:`~mlmm.settings.NoSettings` for a tag the table lacks (e.g. a test's own objective)."""
+    meta = {f.name: f for f in dataclasses.fields(owner)}[name].metadata
+    return meta["table"].get(getattr(owner, meta["chosen_by"]), NoSettings)
+
+
+def _chosen_instance(owner: Any, name: str) -> Any:
+    """``owner.<name>`` defaulted to (or checked against) the dataclass chosen by its tag field."""
+    value, expected = getattr(owner, name), chosen_type(owner, name)
+    if value is None:
+        return expected()
+    if not isinstance(value, expected):
+        tag = {f.name: f for f in dataclasses.fields(owner)}[name].metadata["chosen_by"]
+        raise ConfigError(
+            f"{name}: {type(value).__name__} given, but {tag}={getattr(owner, tag)!r} takes {expected.__name__}"
+        )
+    return value
 
 
 def _path_field(default: Any = None, **kw: Any) -> Any:
@@ -103,28 +125,40 @@ class TowerConfig:
     tokenizer: TokenizerConfig | None = None  # None: the preset's "tokenizer" entry, else the tower's default
 
 
-@dataclass
-class LossConfig:
-    contrastive_weight: float = 1.0
-    mse_weight: float = 1.0
-    layerwise_mse_weight: float = 0.0
-    text_text_contrastive_weight: float = 0.0
-    image_text_contrastive_weight: float = 0.0
-    learn_temperature: bool = True
-    init_temperature: float = 0.07
-    gather_with_grad: bool = True
+Modality = Literal["vision", "text", "audio"]
 
 
 @dataclass
 class ModelConfig:
-    """Model family and its towers; ``init_from`` loads an exported mlmm model (e.g. the CLIP teacher)."""
+    """Model family, its towers and its typed settings; ``init_from`` loads an exported mlmm model.
+
+    ``clip`` is the English CLIP dual encoder (vision + text, open_clip) every family but MLMM starts from;
+    ``towers`` holds further towers by modality (``text``: the multilingual text tower of M-CLIP / MLA;
+    ``audio``: an audio tower), so a new tower is a config entry, not a new field. ``settings`` is the
+    family's dataclass from :data:`mlmm.settings.FAMILY_SETTINGS`, chosen by ``family`` when the recipe is read.
+    """
 
     family: str = "clip"  # a key of mlmm.models.build.FAMILIES
     clip: TowerConfig = field(default_factory=TowerConfig)  # the CLIP dual encoder (vision + text)
-    text: TowerConfig | None = None  # multilingual student text tower (M-CLIP, MLA embeddings)
+    towers: dict[Modality, TowerConfig] = field(default_factory=dict)  # further towers by modality
     init_from: str | None = _path_field()  # exported mlmm model dir (model.safetensors + config)
     languages: list[str] = field(default_factory=lambda: ["en"])
-    extra: dict[str, Any] = field(default_factory=dict)  # family-specific knobs, validated by the family
+    settings: Any = field(default=None, metadata={"chosen_by": "family", "table": FAMILY_SETTINGS})
+
+    def __post_init__(self) -> None:
+        self.settings = _chosen_instance(self, "settings")
+
+    @property
+    def text(self) -> TowerConfig | None:
+        """The multilingual text tower (``towers["text"]``), if any."""
+        return self.towers.get("text")
+
+    def with_tower(self, modality: str, tower: TowerConfig | None) -> ModelConfig:
+        """A copy with ``towers[modality]`` replaced (``None`` removes it)."""
+        towers = {k: v for k, v in self.towers.items() if k != modality}
+        if tower is not None:
+            towers[modality] = tower
+        return dataclasses.replace(self, towers=towers)
 
 
 @dataclass
@@ -153,7 +187,11 @@ class TrainConfig:
     deterministic: bool = False
     activation_checkpointing: bool = False
     optim: OptimConfig = field(default_factory=OptimConfig)
-    loss: LossConfig = field(default_factory=LossConfig)
+    # the objective's dataclass from mlmm.settings.OBJECTIVE_LOSSES, chosen by ``objective`` at parse time
+    loss: Any = field(default=None, metadata={"chosen_by": "objective", "table": OBJECTIVE_LOSSES})
+
+    def __post_init__(self) -> None:
+        self.loss = _chosen_instance(self, "loss")
 
 
 @dataclass
@@ -333,9 +371,16 @@ def _convert(value: Any, tp: Any, key: str, source: str) -> Any:
             raise ConfigError(f"{name}: expected a list, got {type(value).__name__} (recipe {source})")
         return [_convert(v, item_tp, f"{key}[{i}]", source) for i, v in enumerate(value)]
     if origin is dict:
-        _, val_tp = typing.get_args(tp)
+        key_tp, val_tp = typing.get_args(tp)
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a mapping, got {type(value).__name__} (recipe {source})")
+        if typing.get_origin(key_tp) is Literal:
+            allowed = typing.get_args(key_tp)
+            for k in value:
+                if k not in allowed:
+                    raise ConfigError(
+                        f"unknown key '{key}.{k}' in recipe {source} (known keys here: {', '.join(allowed)})"
+                    )
         return {str(k): _convert(v, val_tp, f"{key}.{k}", source) for k, v in value.items()}
     return _convert_scalar(value, tp, name, source)
 
@@ -372,12 +417,16 @@ def _convert_dataclass(value: Any, cls: type, key: str, source: str) -> Any:
     if unknown:
         dotted = f"{key}.{unknown[0]}" if key else str(unknown[0])
         raise ConfigError(
-            f"unknown key {dotted!r} in recipe {source} (known keys here: {', '.join(sorted(fields))})"
+            f"unknown key {dotted!r} in recipe {source} (known keys here: {', '.join(sorted(fields)) or 'none'})"
         )
     kwargs = {}
     for fname, fdef in fields.items():
         sub = f"{key}.{fname}" if key else fname
-        if fname in value:
+        if "chosen_by" in fdef.metadata:
+            tag_name = fdef.metadata["chosen_by"]
+            tag = kwargs.get(tag_name, fields[tag_name].default)
+            kwargs[fname] = _convert_chosen(value.get(fname), fdef, tag, sub, source)
+        elif fname in value:
             kwargs[fname] = _check_files(_convert(value[fname], hints[fname], sub, source), fdef, sub, source)
         elif dataclasses.is_dataclass(
             hints[fname]
@@ -386,6 +435,16 @@ def _convert_dataclass(value: Any, cls: type, key: str, source: str) -> Any:
         elif fdef.metadata.get("path") and isinstance(fdef.default, str):
             kwargs[fname] = _check_files(fdef.default, fdef, sub, source)
     return cls(**kwargs)
+
+
+def _convert_chosen(value: Any, fdef: dataclasses.Field, tag: Any, key: str, source: str) -> Any:
+    """A field whose dataclass is chosen by the value ``tag`` of an earlier field (``family`` -> settings,
+    ``objective`` -> loss); errors also name the chosen dataclass and the tag."""
+    cls = fdef.metadata["table"].get(tag, NoSettings)
+    try:
+        return _convert_dataclass({} if value is None else value, cls, key, source)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc} [{cls.__name__}, chosen by {fdef.metadata['chosen_by']}={tag!r}]") from None
 
 
 def _check_files(value: Any, fdef: dataclasses.Field, key: str, source: str) -> Any:

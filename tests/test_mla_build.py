@@ -18,6 +18,7 @@ from mlmm.config import (
     TokenizerConfig,
     TowerConfig,
     TrainConfig,
+    from_dict,
 )
 from mlmm.data.keys import IMAGE, LANG, PIVOT_IDS, PIVOT_MASK, TEXT_IDS, TEXT_MASK
 from mlmm.engine.optim import build_optimizer
@@ -26,6 +27,7 @@ from mlmm.models.export import export_model
 from mlmm.models.inference import InferenceModel
 from mlmm.models.mla import MLA
 from mlmm.objectives import build_objective
+from mlmm.settings import ImageTextLoss, MLASettings
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
 SENTENCES = {
@@ -66,8 +68,8 @@ def mla_cfg(
 ) -> RunConfig:
     tok = TokenizerConfig(kind="sentencepiece", name=spm_model, context_length=16)
     model = ModelConfig(
-        family="mla", clip=TowerConfig(name="tiny-clip"), text=TowerConfig(source="none", tokenizer=tok),
-        init_from=init_from, languages=list(languages), extra=dict(extra),
+        family="mla", clip=TowerConfig(name="tiny-clip"), towers={"text": TowerConfig(source="none", tokenizer=tok)},
+        init_from=init_from, languages=list(languages), settings=MLASettings(**extra),
     )  # fmt: skip
     return RunConfig(
         model=model, train=TrainConfig(objective=objective, optim=OptimConfig(lr=1e-2, warmup_steps=0))
@@ -124,8 +126,8 @@ def test_nlt_lowers_the_mse_and_le_runs_with_a_fixed_temperature(spm_model, clip
     first = objective(batch).logs["mse"]
     train_steps(cfg, model, "de", steps=20)
     assert objective(batch).logs["mse"] < 0.5 * first
-    le = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, objective="mla_le"))
-    le.train.loss = dataclasses.replace(le.train.loss, learn_temperature=False, init_temperature=0.05)
+    loss = ImageTextLoss(learn_temperature=False, init_temperature=0.05)  # the loss settings of mla_le
+    le = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, objective="mla_le", loss=loss))
     logs = train_steps(le, model, "de", steps=1)["logs"]
     assert set(logs) == {"loss", "it_nce", "logit_scale", "acc"} and logs["logit_scale"] == pytest.approx(
         20.0
@@ -175,12 +177,14 @@ def test_adding_a_language_moves_nothing_an_old_language_uses(spm_model, clip_ex
 
 
 def test_config_errors_name_the_problem(spm_model, clip_export):
-    with pytest.raises(ConfigError, match="model.extra.*acquirers"):
-        build_model(mla_cfg(spm_model, None, acquirers="sometimes").model)
+    with pytest.raises(ConfigError, match="'sometimes' is not one of.*chosen by family='mla'"):
+        from_dict({"family": "mla", "settings": {"acquirers": "sometimes"}}, "recipe.yaml", ModelConfig)
+    with pytest.raises(ConfigError, match="unknown key 'settings.acquirer' in recipe recipe.yaml"):
+        from_dict({"family": "mla", "settings": {"acquirer": "shared"}}, "recipe.yaml", ModelConfig)
     cfg = mla_cfg(spm_model, None)
     cfg.model.text.tokenizer.context_length = 64
     with pytest.raises(ConfigError, match="exceeds CLIP's context length 32"):
         build_transforms(cfg)
-    no_text = dataclasses.replace(cfg.model, text=None)
-    with pytest.raises(ConfigError, match="needs model.text"):
+    no_text = cfg.model.with_tower("text", None)
+    with pytest.raises(ConfigError, match="needs model.towers.text"):
         build_model(no_text)

@@ -26,6 +26,7 @@ from mlmm.data.writer import ShardSink
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
 from mlmm.objectives import build_objective
+from mlmm.settings import MLASettings
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -85,8 +86,8 @@ def world(tmp_path_factory):
     clip_dir = train_english_clip(tmp, str(preset))
     tok = TokenizerConfig(kind="sentencepiece", name=str(tmp / "colours.model"), context_length=16)
     model_cfg = ModelConfig(
-        family="mla", clip=TowerConfig(name=str(preset)), text=TowerConfig(source="none", tokenizer=tok),
-        init_from=clip_dir, languages=["en", "de"], extra={"embeddings": "shared", "acquirers": "shared"},
+        family="mla", clip=TowerConfig(name=str(preset)), towers={"text": TowerConfig(source="none", tokenizer=tok)},
+        init_from=clip_dir, languages=["en", "de"], settings=MLASettings(embeddings="shared", acquirers="shared"),
     )  # fmt: skip
     base = export_model(build_model(model_cfg), RunConfig(model=model_cfg), tmp / "base")
     shards = {
@@ -179,7 +180,7 @@ def test_real_size_recipes_validate_and_build_without_weights(world):
     bench = [{"name": "m30k", "task": "retrieval", "shards": [shards["test"]], "languages": ["en", "de"]}]
     overrides = [
         f"data.train.shards=[{shards['parallel']}]", f"eval.benchmarks={json.dumps(bench)}",
-        "model.init_from=null", "model.clip.pretrained=null", "model.text.pretrained=null",
+        "model.init_from=null", "model.clip.pretrained=null", "model.towers.text.pretrained=null",
     ]  # fmt: skip
     nlt = load_config(root / "mla_nlt_vitb32_mbert.yaml", overrides)
     le = load_config(root / "mla_le_vitb32_mbert.yaml", overrides)

@@ -15,11 +15,12 @@ import torch
 import torch.multiprocessing as mp
 from test_mla_model import random_text, tiny_clip
 
-from mlmm.config import LossConfig, RunConfig, TrainConfig
+from mlmm.config import RunConfig, TrainConfig
 from mlmm.data.keys import IMAGE, LANG, PIVOT_IDS, TEXT_IDS, TEXT_MASK
 from mlmm.engine.launch import free_port
-from mlmm.models.mla import MLA, MLASettings
+from mlmm.models.mla import MLA
 from mlmm.objectives import build_objective
+from mlmm.settings import ImageTextLoss, MLASettings, TeacherLoss
 
 BATCH = 3  # per rank
 LANGS = ["de", "fr", "fr", "de", "de", "fr"]
@@ -31,7 +32,9 @@ def _problem(objective: str):
     with torch.no_grad():  # leave the identity init so every acquirer weight gets a gradient
         for p in model.acquirers.parameters():
             p.add_(0.05 * torch.randn_like(p))
-    loss = LossConfig(text_text_contrastive_weight=0.5, init_temperature=0.1)
+    loss = (TeacherLoss if objective == "mla_nlt" else ImageTextLoss)(init_temperature=0.1)
+    if objective == "mla_nlt":
+        loss.text_text_contrastive_weight = 0.5
     cfg = RunConfig(train=TrainConfig(objective=objective, loss=loss))
     ids, mask = random_text(batch=2 * BATCH, lengths=(10, 6, 3, 8, 5, 9), seed=3)
     gen = torch.Generator().manual_seed(5)

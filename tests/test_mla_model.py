@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from mlmm.models.clip import CLIPModel
-from mlmm.models.mla import MLA, MLASettings
+from mlmm.models.mla import MLA
 from mlmm.models.towers.acquirer import Acquirer
+from mlmm.settings import MLASettings
 
 WIDTH = 32
 CONTEXT = 16

@@ -50,7 +50,9 @@ def mclip_cfg(spm_model: str, clip_export: str | None = None, **loss) -> RunConf
     tok = TokenizerConfig(kind="sentencepiece", name=spm_model, context_length=16)
     text = TowerConfig(source="hf", name="tiny-xlmr", tokenizer=tok)
     clip = TowerConfig(name="tiny-clip")  # replaced by the exported CLIP's towers when init_from is set
-    model = ModelConfig(family="mclip", clip=clip, text=text, init_from=clip_export, languages=["en", "de"])
+    model = ModelConfig(
+        family="mclip", clip=clip, towers={"text": text}, init_from=clip_export, languages=["en", "de"]
+    )
     cfg = RunConfig(model=model, train=TrainConfig(objective="mclip"))
     for key, value in loss.items():
         setattr(cfg.train.loss, key, value)
@@ -165,8 +167,8 @@ def test_tokenizer_must_fit_the_student_vocabulary_and_padding(spm_model, tmp_pa
         with pytest.raises(ValueError, match=message):
             build_transforms(cfg)
     cfg = mclip_cfg(spm_model)
-    cfg.model.text = None
-    with pytest.raises(ValueError, match="needs model.text"):
+    cfg.model.towers.pop("text")
+    with pytest.raises(ValueError, match="needs model.towers.text"):
         build_model(cfg.model)
 
 
@@ -182,7 +184,7 @@ def test_real_size_vit_b32_xlmr_base_builds_from_config_only():
     cfg = ModelConfig(
         family="mclip",
         clip=TowerConfig(name="ViT-B-32"),
-        text=TowerConfig(source="hf", name="xlm-roberta-base"),
+        towers={"text": TowerConfig(source="hf", name="xlm-roberta-base")},
     )
     with torch.device("meta"):
         model = build_model(cfg)
@@ -202,7 +204,7 @@ def test_tiny_xlmr_preset_matches_the_shipped_tokenizer():
         model=ModelConfig(
             family="mclip",
             clip=TowerConfig(name="tiny-clip"),
-            text=TowerConfig(source="hf", name="tiny-xlmr"),
+            towers={"text": TowerConfig(source="hf", name="tiny-xlmr")},
         )
     )
     transforms = build_transforms(cfg)

@@ -6,7 +6,7 @@
 Stage 1 (NLT) trains on ``--parallel`` text (captions in xx with their English pivot), stage 2 (LE, only with
 ``--exposure``) on image-caption pairs in xx. Each stage is the given recipe (defaults: the quickstart's MLA
 recipes) with these overrides: ``model.init_from`` = the previous model, ``model.languages=[xx]`` (the export's
-languages are kept), ``model.extra.trainable_languages=[xx]``, the data sources, ``output_dir=DIR/nlt|le``, and
+languages are kept), ``model.settings.trainable_languages=[xx]``, the data sources, ``output_dir=DIR/nlt|le``, and
 ``eval`` on ``--eval`` shards (xx plus the old languages) or none. Only xx's own embedding table, linear map and
 acquirers train (xx gets its own groups even when the export shares them), so every old language's text
 features stay bit-identical and English stays CLIP's. The final export is copied to ``DIR/model``.
@@ -84,7 +84,7 @@ def stage_config(
     overrides = [
         f"model.init_from={init_from}",
         f"model.languages={_flow([language])}",
-        f"model.extra.trainable_languages={_flow([language])}",
+        f"model.settings.trainable_languages={_flow([language])}",
         f"data.train.shards={_flow([shards])}",
         f"data.train.languages={{{language}: 1.0}}",
         f"data.train.modalities={_flow(modalities)}",

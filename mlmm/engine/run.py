@@ -242,12 +242,14 @@ def run_evaluation(
 def enable_activation_checkpointing(objective: torch.nn.Module) -> int:
     """Turn on activation checkpointing in every tower that supports it; returns how many did.
 
-    open_clip towers expose ``set_grad_checkpointing(True)``; transformers models
-    ``gradient_checkpointing_enable()``.
+    Towers implementing :class:`mlmm.models.family.SupportsGradCheckpointing` (open_clip towers, MLA) get
+    ``set_grad_checkpointing(True)``; transformers models ``gradient_checkpointing_enable()``.
     """
+    from mlmm.models.family import SupportsGradCheckpointing
+
     count = 0
     for module in objective.modules():
-        if hasattr(module, "set_grad_checkpointing"):
+        if isinstance(module, SupportsGradCheckpointing):
             module.set_grad_checkpointing(True)
             count += 1
         elif hasattr(module, "gradient_checkpointing_enable") and getattr(

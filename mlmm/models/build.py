@@ -1,11 +1,7 @@
 """The ONE explicit family table, the model builder and the sample-transform builder.
 
-A family class provides (see :class:`mlmm.models.clip.CLIPModel`):
-``from_config(ModelConfig) -> model`` (random init + explicit ``pretrained`` steps),
-``tokenizer_configs(ModelConfig) -> (caption tokenizer, pivot tokenizer | None)``,
-``image_preset(ModelConfig) -> open_clip preset dict`` (image size / normalisation),
-``init_config(cfg, exported_cfg) -> ModelConfig`` and ``load_init_state(state)`` for ``model.init_from``,
-``lr_multipliers(cfg, prefix) -> {parameter-name prefix: multiplier}``.
+Each ``FAMILIES`` entry implements :class:`mlmm.models.family.ModelFamily` (builders) and builds a
+:class:`mlmm.models.family.FamilyModel`; see ``mlmm/models/family.py`` for the contract.
 """
 
 from __future__ import annotations
@@ -19,21 +15,22 @@ from torch import nn
 from mlmm.config import ModelConfig, RunConfig
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.models.clip import CLIPModel
+from mlmm.models.family import ModelFamily
 from mlmm.models.mclip import MCLIPModel
-from mlmm.models.mla import MLA
+from mlmm.models.mla_build import MLAFamily
 from mlmm.models.towers.hf_text import hf_vocab_and_pad
 from mlmm.models.weights import read_model_config, read_state_dict
 
 logger = logging.getLogger(__name__)
 
-FAMILIES: dict[str, Any] = {
+FAMILIES: dict[str, ModelFamily] = {
     "clip": CLIPModel,
     "mclip": MCLIPModel,
-    "mla": MLA,
+    "mla": MLAFamily,
 }
 
 
-def family_class(cfg: ModelConfig) -> Any:
+def family_class(cfg: ModelConfig) -> ModelFamily:
     try:
         return FAMILIES[cfg.family]
     except KeyError:
@@ -64,12 +61,9 @@ def build_model(cfg: ModelConfig) -> nn.Module:
 def export_model_config(cfg: ModelConfig) -> ModelConfig:
     """The self-contained config saved beside exported weights: towers resolved, no external weight sources."""
     cfg = resolve_model_config(cfg)
-    clear = {"pretrained": None}
+    towers = {modality: dataclasses.replace(tower, pretrained=None) for modality, tower in cfg.towers.items()}
     return dataclasses.replace(
-        cfg,
-        init_from=None,
-        clip=dataclasses.replace(cfg.clip, **clear),
-        text=None if cfg.text is None else dataclasses.replace(cfg.text, **clear),
+        cfg, init_from=None, clip=dataclasses.replace(cfg.clip, pretrained=None), towers=towers
     )
 
 
@@ -96,12 +90,12 @@ def _check_student_vocab(model_cfg: ModelConfig, tokenizer: Any) -> None:
     vocab, pad = hf_vocab_and_pad(model_cfg.text)
     if tokenizer.vocab_size > vocab:
         raise ValueError(
-            f"tokenizer {tokenizer.identity.get('name')} has {tokenizer.vocab_size} ids but model.text "
+            f"tokenizer {tokenizer.identity.get('name')} has {tokenizer.vocab_size} ids but model.towers.text "
             f"({model_cfg.text.name}) embeds only {vocab}: use a matching tokenizer or preset"
         )
     if pad is not None and tokenizer.pad_id != pad:
         raise ValueError(
-            f"tokenizer {tokenizer.identity.get('name')} pads with id {tokenizer.pad_id} but model.text "
+            f"tokenizer {tokenizer.identity.get('name')} pads with id {tokenizer.pad_id} but model.towers.text "
             f"({model_cfg.text.name}) has pad_token_id {pad}: position ids would be wrong"
         )
 

@@ -26,9 +26,11 @@ from mlmm.models.towers.openclip import openclip_tokenizer_config, resolve_openc
 
 def student_tower(cfg: ModelConfig) -> TowerConfig:
     if cfg.text is None:
-        raise ValueError("model.family=mclip needs model.text (the multilingual student tower, source: hf)")
+        raise ValueError(
+            "model.family=mclip needs model.towers.text (the multilingual student tower, source: hf)"
+        )
     if cfg.text.source != "hf":
-        raise ValueError(f"model.text.source must be 'hf' for mclip, got {cfg.text.source!r}")
+        raise ValueError(f"model.towers.text.source must be 'hf' for mclip, got {cfg.text.source!r}")
     return cfg.text
 
 
@@ -57,7 +59,7 @@ class MCLIPModel(nn.Module):
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> MCLIPModel:
         """Builder: teacher from ``cfg.clip`` (weights from ``init_from``, loaded by ``build_model``), student
-        from ``cfg.text``."""
+        from ``cfg.towers["text"]``."""
         teacher = CLIPModel.from_config(
             dataclasses.replace(cfg, clip=dataclasses.replace(cfg.clip, frozen=True))
         )

@@ -18,35 +18,24 @@ own group, so training it moves nothing that an older language uses. CLIP's para
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
-from mlmm.config import ModelConfig, TokenizerConfig
+from mlmm.config import ModelConfig
 from mlmm.models.clip import CLIPModel
 from mlmm.models.towers.acquirer import AcquirerStack
+from mlmm.models.weights import load_state_strict
+from mlmm.settings import MLASettings
 
 log = logging.getLogger(__name__)
 
 ENGLISH = "en"
 SHARED = "shared"  # ModuleDict key of the group used by every language without its own
-
-
-@dataclass
-class MLASettings:
-    """Family knobs (``ModelConfig.extra`` of an ``mla`` model; parsed by ``mlmm.models.mla_build``)."""
-
-    vocab_size: int | None = None  # embedding rows; None = model.text's vocabulary (HF config or tokenizer)
-    word_dim: int | None = None  # width of the new embedding tables (mBERT: 768); None = CLIP text width
-    bottleneck: int | None = None  # acquirer hidden width; None = CLIP text width // 2
-    acquirers: Literal["per_language", "shared"] = "per_language"
-    embeddings: Literal["per_language", "shared"] = "per_language"
-    own_languages: list[str] = field(default_factory=list)  # always get their own group (added languages)
-    trainable_languages: list[str] | None = None  # None = every non-English language (builder's business)
+CLIP_PREFIX = "clip."  # state-dict prefix of the frozen CLIPModel
 
 
 class LanguageEmbedding(nn.Module):
@@ -93,45 +82,47 @@ class MLA(nn.Module):
             if lang != ENGLISH:
                 self.add_language(lang)
 
-    # ------------------------------------------------------------------ family protocol (models/build.py)
-    # The builders live in mlmm.models.mla_build (imported lazily: it imports this module).
+    # ------------------------------------------------------------------ FamilyModel (models/family.py)
+    # The builder side (MLAFamily) lives in mlmm.models.mla_build, which imports this module, never the reverse.
 
     pivot_languages = (ENGLISH,)  # InferenceModel: these languages use the pivot (CLIP) tokenizer
     language_routed = True  # InferenceModel: pass ``lang`` to encode_text
 
-    @classmethod
-    def from_config(cls, cfg: ModelConfig) -> MLA:
-        from mlmm.models.mla_build import build_mla
-
-        return build_mla(cfg)
-
-    @staticmethod
-    def tokenizer_configs(cfg: ModelConfig) -> tuple[TokenizerConfig, TokenizerConfig]:
-        from mlmm.models.mla_build import mla_tokenizer_configs
-
-        return mla_tokenizer_configs(cfg)
-
-    @staticmethod
-    def image_preset(cfg: ModelConfig) -> dict[str, Any]:
-        from mlmm.models.mla_build import mla_image_preset
-
-        return mla_image_preset(cfg)
-
-    @staticmethod
-    def init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
-        from mlmm.models.mla_build import mla_init_config
-
-        return mla_init_config(cfg, exported)
-
-    def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
-        from mlmm.models.mla_build import load_mla_init_state
-
-        load_mla_init_state(self, state)
-
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
-        from mlmm.models.mla_build import mla_lr_multipliers
+        """Language groups at ``model.towers.text.lr_mult`` (CLIP is frozen, outside the optimizer)."""
+        mult = cfg.text.lr_mult if cfg.text is not None else 1.0
+        return {f"{prefix}embeddings.": mult, f"{prefix}acquirers.": mult}
 
-        return mla_lr_multipliers(cfg, prefix)
+    def load_init_state(self, state: dict[str, torch.Tensor], source: str = "model.init_from") -> None:
+        """Load an exported CLIP (keys ``clip.*``) into the frozen CLIP, or an exported MLA: CLIP strictly and
+        every language group it has strictly; groups it lacks (languages being added) keep their fresh init
+        and must be trainable."""
+        if not any(k.startswith(CLIP_PREFIX + "clip.") for k in state):  # CLIPModel keys are clip.<open_clip>
+            load_state_strict(self.clip, state, source)
+            return
+        clip_state = {k[len(CLIP_PREFIX) :]: v for k, v in state.items() if k.startswith(CLIP_PREFIX)}
+        load_state_strict(self.clip, clip_state, source)
+        fresh = []
+        for kind, store in (("embeddings", self.embeddings), ("acquirers", self.acquirers)):
+            for key, module in store.items():
+                prefix = f"{kind}.{key}."
+                sub = {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                if not sub:
+                    fresh.append((kind, key, module))
+                    continue
+                load_state_strict(module, sub, f"{source} ({prefix[:-1]})")
+        known = tuple(f"{kind}.{key}." for kind in ("embeddings", "acquirers") for key in getattr(self, kind))
+        unexpected = [k for k in state if not k.startswith(CLIP_PREFIX) and not k.startswith(known)]
+        if unexpected:
+            raise ValueError(f"{source}: weights of languages this model does not have: {unexpected[:5]}")
+        for kind, key, module in fresh:
+            if not all(p.requires_grad for p in module.parameters()):
+                raise ValueError(
+                    f"{source} has no {kind} for {key!r} and they are not trainable: add the language with "
+                    "model.settings.trainable_languages including it"
+                )
+        if fresh:
+            log.info("MLA: new groups %s (fresh init)", [f"{kind}.{key}" for kind, key, _ in fresh])
 
     # ------------------------------------------------------------------ language groups
 

@@ -6,7 +6,7 @@ text embedding of the parallel English sentence.
        + image_text_contrastive_weight * InfoNCE(image, norm s)   (only when the batch has IMAGE)``
 
 with s [B, D] the student's projected embedding of the caption (any language), t [B, D] the teacher's text
-embedding of the English pivot. Each InfoNCE term owns its learned temperature (``LossConfig.init_temperature``,
+embedding of the English pivot. Each InfoNCE term owns its learned temperature (``train.loss``: :class:`~mlmm.settings.MClipLoss`; ``init_temperature``,
 ``learn_temperature``) and gathers keys across ranks.
 """
 

@@ -33,7 +33,7 @@ def _hub_error(what: str, name: str, exc: Exception) -> OSError:
         f"cannot load the {what} of {name!r} from the Hugging Face hub ({type(exc).__name__}: "
         f"{str(exc).splitlines()[0] if str(exc) else ''}). The hub is unreachable or offline: download the model "
         f"elsewhere (e.g. `huggingface-cli download {name} --local-dir DIR`) and pass the local path "
-        "(model.text.name=DIR for the architecture, model.text.pretrained=DIR for the weights), "
+        "(model.towers.text.name=DIR for the architecture, model.towers.text.pretrained=DIR for the weights), "
         "or use an mlmm preset from mlmm/model_configs."
     )
 

@@ -70,7 +70,7 @@ def resolve_openclip_preset(name: str) -> dict[str, Any]:
     if preset.get("custom_text") or preset["text_cfg"].get("hf_model_name"):
         raise ValueError(
             f"open_clip preset {name!r} uses a custom/HF text tower; mlmm's CLIP family needs open_clip's own text "
-            "transformer (MLA reuses its blocks). Put an HF text encoder in model.text instead."
+            "transformer (MLA reuses its blocks). Put an HF text encoder in model.towers.text instead."
         )
     return copy.deepcopy(preset)
 

@@ -1,0 +1,97 @@
+"""The parts of the recipe schema whose type is chosen at parse time: per-family model settings and
+per-objective loss settings.
+
+``model.settings`` is typed by ``model.family`` (:data:`FAMILY_SETTINGS`), ``train.loss`` by
+``train.objective`` (:data:`OBJECTIVE_LOSSES`); ``mlmm.config`` picks the dataclass when it reads the recipe, so
+a key the chosen dataclass does not have fails naming the dotted key, the family/objective and the recipe, as
+every other unknown key does. Plain dataclasses only (no torch): the config system stays import-light.
+
+Adding a family or an objective = one dataclass here + one row in its table (and the class in
+``mlmm.models.build.FAMILIES`` / ``mlmm.objectives.OBJECTIVES``; a test checks the tables agree).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+# --------------------------------------------------------------------------------------------- model.settings
+
+
+@dataclass
+class NoSettings:
+    """A family without knobs beyond its towers (``clip``, ``mclip``): any ``model.settings`` key is an error."""
+
+
+@dataclass
+class MLASettings:
+    """MLA's language-acquisition encoder (``model.family: mla``; built by ``mlmm.models.mla_build``)."""
+
+    vocab_size: int | None = (
+        None  # embedding rows; None = model.towers.text's vocabulary (HF config or tokenizer)
+    )
+    word_dim: int | None = None  # width of the new embedding tables (mBERT: 768); None = CLIP text width
+    bottleneck: int | None = None  # acquirer hidden width; None = CLIP text width // 2
+    acquirers: Literal["per_language", "shared"] = "per_language"
+    embeddings: Literal["per_language", "shared"] = "per_language"
+    own_languages: list[str] = field(default_factory=list)  # always get their own group (added languages)
+    trainable_languages: list[str] | None = None  # None = every non-English language (builder's business)
+
+
+FAMILY_SETTINGS: dict[str, type] = {
+    "clip": NoSettings,
+    "mclip": NoSettings,
+    "mla": MLASettings,
+}
+
+# ------------------------------------------------------------------------------------------------ train.loss
+
+
+@dataclass
+class InfoNCESettings:
+    """Every InfoNCE term that owns a learned temperature (``mlmm.losses.contrastive.ContrastiveLoss``)."""
+
+    learn_temperature: bool = True
+    init_temperature: float = 0.07
+    gather_with_grad: bool = True  # keys gathered across ranks keep their gradient (open_clip local_loss)
+
+
+@dataclass
+class ClipLoss:
+    """``clip``: contrastive_weight * InfoNCE(image, text) with open_clip's own logit scale (init log(1/0.07))."""
+
+    contrastive_weight: float = 1.0
+    learn_temperature: bool = True  # false freezes open_clip's logit_scale
+    gather_with_grad: bool = True
+
+
+@dataclass
+class TeacherLoss(InfoNCESettings):
+    """Teacher learning on parallel text (``mla_nlt``): MSE to the frozen CLIP text embedding of the English
+    pivot, optionally per block, optionally InfoNCE between student and teacher."""
+
+    mse_weight: float = 1.0
+    layerwise_mse_weight: float = 0.0
+    text_text_contrastive_weight: float = 0.0
+
+
+@dataclass
+class MClipLoss(TeacherLoss):
+    """``mclip``: :class:`TeacherLoss` + InfoNCE(image, student) when the batch carries images."""
+
+    image_text_contrastive_weight: float = 0.0
+
+
+@dataclass
+class ImageTextLoss(InfoNCESettings):
+    """``mla_le``: contrastive_weight * InfoNCE(image, text) with its own learned temperature."""
+
+    contrastive_weight: float = 1.0
+
+
+OBJECTIVE_LOSSES: dict[str, type] = {
+    "clip": ClipLoss,
+    "mclip": MClipLoss,
+    "mla_nlt": TeacherLoss,
+    "mla_le": ImageTextLoss,
+}

@@ -100,7 +100,7 @@ def test_truncated_tar_delivers_the_samples_before_the_cut(tmp_path):
     stats = DataStats()
     got = [s["__key__"] for s in iter_samples([str(path), str(path)], stats=stats)]
     assert got == ["s00000", "s00001", "s00002"] * 2  # the next shard still runs after a truncated one
-    assert stats.skipped == {"truncated": 2}
+    assert stats.skipped == {"truncated_tar": 2}
 
 
 def test_unreadable_shard_is_counted_not_fatal(tmp_path):
@@ -108,21 +108,6 @@ def test_unreadable_shard_is_counted_not_fatal(tmp_path):
     stats = DataStats()
     assert list(iter_samples(str(tmp_path / "junk.tar"), stats=stats)) == []
     assert stats.skipped == {"unreadable_shard": 1}
-
-
-def test_duplicate_members_flag_the_sample(tmp_path):
-    import io
-    import tarfile
-
-    path = tmp_path / "dup.tar"
-    with tarfile.open(path, "w") as tar:
-        for name, payload in [("a.json", b"{}"), ("a.json", b"{}"), ("b.json", b"{}")]:
-            info = tarfile.TarInfo(name)
-            info.size = len(payload)
-            tar.addfile(info, io.BytesIO(payload))
-    stats = DataStats()
-    assert [s["__key__"] for s in iter_samples(str(path), stats=stats)] == ["b"]
-    assert stats.skipped == {"duplicate_member": 1}
 
 
 @pytest.mark.parametrize("name", ["x.pyd", "x.pickle", "x.pkl", "x.pth", "x.pt", "frame001.PTH"])

@@ -9,6 +9,9 @@ resumed pipeline makes the same choices:
   pivot captions); no pivot caption -> ``missing_pivot``;
 - QA: one pair, preferring the chosen language; labels: multi-hot over ``transforms.num_labels``;
 - random image augmentations run under a private torch RNG seeded from the same triple.
+Texts that will be tokenized (caption, pivot caption, question) longer than :data:`MAX_TEXT_CHARS` are cut to
+that length first, with a (rate-limited) warning: far beyond any context length, so real captions tokenize
+unchanged, while a pathological 1 MB "caption" cannot stall the tokenizer.
 Per batch (:func:`collate`), captions are tokenized per language group (one tokenizer call per language, so
 tokenizers that prepend language tags get the right one) and scattered back into ``[B, L]``.
 """
@@ -32,6 +35,8 @@ from mlmm.data.transforms import audio_features, frames_tensor
 from mlmm.text.protocol import TextTokenizer
 
 KNOWN_MODALITIES = ("image", "video", "audio", "text", "labels", "qa")
+# Characters kept of a text before tokenization (context lengths are <= 512 tokens of a few characters each).
+MAX_TEXT_CHARS = 16_384
 
 
 @dataclass(frozen=True)
@@ -136,6 +141,15 @@ def multi_hot(labels: Any, num_labels: int) -> torch.Tensor:
     return out
 
 
+def capped_text(text: str, what: str, sample: dict, stats: DataStats) -> str:
+    """``text`` cut to :data:`MAX_TEXT_CHARS` characters, with a warning naming the sample when it was longer."""
+    if len(text) <= MAX_TEXT_CHARS:
+        return text
+    detail = f"{what} of {len(text)} characters cut to {MAX_TEXT_CHARS} before tokenization"
+    stats.warn("long_text", sample["__key__"], sample["__url__"], detail)
+    return text[:MAX_TEXT_CHARS]
+
+
 def _with_private_rng(seed: int, fn: Callable[[], Any]) -> Any:
     """Run ``fn`` with torch's CPU RNG seeded by ``seed``; the caller's RNG state is restored afterwards."""
     with torch.random.fork_rng(devices=[]):
@@ -170,7 +184,7 @@ def _media_entries(sample: dict, plan: SamplePlan, aug_seed: int) -> dict[str, A
     return out
 
 
-def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random) -> dict[str, Any]:
+def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random, stats: DataStats) -> dict[str, Any]:
     cfg, out = plan.cfg, {}
     lang = None
     if plan.wants_caption:
@@ -179,20 +193,21 @@ def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random) -> dict[st
         if choice is None:
             raise DecodeError("missing_caption", f"no caption in {list(cfg.languages)}; has {list(captions)}")
         lang, index = choice
-        out.update({keys.TEXT: captions[lang][index], keys.LANG: lang})
+        out.update({keys.TEXT: capped_text(captions[lang][index], "caption", sample, stats), keys.LANG: lang})
         out[keys.LANG_ID] = plan.transforms.languages.index(lang)
         if cfg.pivot_language:
             pivots = captions.get(cfg.pivot_language)
             if not pivots:
                 raise DecodeError("missing_pivot", f"no {cfg.pivot_language!r} caption")
-            out[keys.PIVOT_TEXT] = pivots[index % len(pivots)]
+            out[keys.PIVOT_TEXT] = capped_text(pivots[index % len(pivots)], "pivot caption", sample, stats)
     if "labels" in cfg.modalities:
         out[keys.LABELS] = multi_hot(sample["meta"].get("labels", []), plan.transforms.num_labels)
     if "qa" in cfg.modalities:
         qa = choose_qa(sample["meta"], lang, cfg.languages, rng)
         if qa is None:
             raise DecodeError("missing_qa", "no question in a requested language")
-        out.update({"question": qa["question"], "question_lang": qa.get("lang"), keys.ANSWERS: qa["answers"]})
+        question = capped_text(qa["question"], "question", sample, stats)
+        out.update({"question": question, "question_lang": qa.get("lang"), keys.ANSWERS: qa["answers"]})
     return out
 
 
@@ -204,10 +219,11 @@ def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) ->
     key = sample["__key__"]
     try:
         out = {keys.SAMPLE_KEY: key}
-        out.update(_text_entries(sample, plan, random.Random(derive_seed(plan.seed, epoch, key, "text"))))
+        text_rng = random.Random(derive_seed(plan.seed, epoch, key, "text"))
+        out.update(_text_entries(sample, plan, text_rng, stats))
         out.update(_media_entries(sample, plan, derive_seed(plan.seed, epoch, key, "augment")))
     except DecodeError as exc:
-        stats.skip(exc.reason, key, sample["__url__"], str(exc))
+        stats.skip(exc.reason, key, sample["__url__"], exc.detail)
         return None
     stats.samples += 1
     return out

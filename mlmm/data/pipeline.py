@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, IterableDataset, get_worker_info
 
-from mlmm.config import DatasetConfig
+from mlmm.config import ConfigError, DatasetConfig
 from mlmm.data.batching import SamplePlan, collate, prepare_sample
 from mlmm.data.decode import decode_sample
 from mlmm.data.rawstream import derive_seed, raw_samples, resampled_shards, shuffled, skip, worker_shards
@@ -39,6 +39,10 @@ _META = "__loader__"  # private entry carried by worker batches: worker id, raw 
 POSITION_VERSION = 1
 # Resampled streams never end on their own: this many unusable raw samples in a row means the data is bad.
 MAX_CONSECUTIVE_UNUSABLE = 10_000
+
+
+class EmptyDataError(ConfigError):
+    """A looping loader's epoch gave this rank no batch: its shards hold no usable sample (a recipe problem)."""
 
 
 def iter_samples(shards: str | list[str], *, stats: DataStats | None = None) -> Iterator[dict]:
@@ -169,19 +173,38 @@ class ShardLoader:
         return self._stats.as_dict()
 
     def __iter__(self) -> Iterator[dict]:
+        """Batches, epoch after epoch when looping; raises :class:`EmptyDataError` when a whole epoch run
+        from its start gives no batch and the loader loops (it would spin forever), warns when it does not."""
         while True:
+            fresh, before = not any(self._consumed), self._batches
             yield from self._epoch_batches()
             if self.cfg.resampled:
                 return  # an infinite stream only ends when its shards are unreadable
+            epoch_stats = self._epoch_stats.take_delta()
             logger.info(
                 "data epoch %d done (rank %d): %s; total %s",
-                self._epoch, self.rank, self._epoch_stats.take_delta(), self.stats(),
-            )  # fmt: skip
+                self._epoch,
+                self.rank,
+                epoch_stats,
+                self.stats(),
+            )
+            if fresh and self._batches == before:
+                self._no_batch(epoch_stats)
             if not self.loop:
                 return
             self._epoch, self._consumed, self._next = self._epoch + 1, [0] * self._streams, 0
 
     # ----------------------------------------------------------------------------------- internals
+
+    def _no_batch(self, epoch_stats: dict) -> None:
+        message = (
+            f"data epoch {self._epoch} gave rank {self.rank} no batch from {self.cfg.shards!r} "
+            f"({len(self.urls)} shards, {self._streams} worker streams, batch_size {self.batch_size}"
+            f"{', drop_last' if self.drop_last else ''}): {epoch_stats}; the shards hold no usable sample"
+        )
+        if self.loop:
+            raise EmptyDataError(message)
+        logger.warning(message)
 
     def _restore(self, position: dict) -> None:
         """Accept this loader's own ``position()`` or ``{"ranks": {str(rank): position}}`` (all ranks)."""

@@ -1,7 +1,8 @@
 """Counters for what the data layer delivered, skipped and rejected.
 
 ``DataStats`` is filled by decoding (mlmm.data.decode) and sample preparation (mlmm.data.batching):
-``samples`` = good samples delivered, ``skipped`` = reason -> samples dropped, ``rejected`` = pickle-bearing
+``samples`` = good samples delivered, ``skipped`` = reason -> samples (or whole shards: ``truncated_tar``,
+``unreadable_shard``, ``empty_shard``) dropped, ``rejected`` = pickle-bearing
 members dropped unread. Worker processes ship deltas (``take_delta``) with their batches; the loader merges
 them (``merge``) so the main process reports the totals.
 """
@@ -35,23 +36,26 @@ class DataStats:
         self.skipped[reason] += 1
         logger.log(
             self._log_level(reason),
-            "skipped sample %s in %s: %s%s",
-            key,
-            url,
+            "skipped %s: %s%s",
+            f"sample {key} in {url}" if key is not None else f"shard {url}",
             reason,
             f" ({detail})" if detail else "",
         )
 
     def reject(self, member: str, key: str | None = None, url: str | None = None) -> None:
-        """Count one pickle-bearing member that was dropped without being read as an object."""
+        """Count one pickle-bearing member (full name, or extension of sample ``key``) dropped unread."""
         self.rejected += 1
         logger.log(
             self._log_level("rejected"),
-            "rejected member %r of sample %s in %s: never unpickled",
+            "rejected member %r%s in %s: never read, never unpickled",
             member,
-            key,
+            f" of sample {key}" if key is not None else "",
             url,
         )
+
+    def warn(self, reason: str, key: str | None, url: str | None, detail: str) -> None:
+        """Log something suspicious about a sample that is still used (rate-limited per reason, not counted)."""
+        logger.log(self._log_level(reason), "sample %s in %s: %s (%s)", key, url, reason, detail)
 
     def as_dict(self) -> dict:
         """``{"samples": n, "skipped": {reason: count}, "rejected": n}`` (JSON-serialisable, reasons sorted)."""

@@ -90,12 +90,14 @@ def test_all_metrics_with_meteor_equal_pycocoevalcap():
     expected["rouge_l"] = Rouge().compute_score(gts, res)[0]
     expected["cider"] = Cider().compute_score(gts, res)[0]
     ours = caption_metrics(PREDICTIONS, REFERENCES, lang="en", meteor=True)  # raw text: tokenises itself
+    assert ours.pop("tokenizer") == "ptb-java"
     assert list(ours) == list(expected)
     for key, value in expected.items():
         assert ours[key] == pytest.approx(value, abs=1e-6), key
 
 
 @needs_java
+@pytest.mark.xfail(strict=True, reason="ptb-python is not yet equal to the jar on every input (see below)")
 def test_python_ptb_rules_equal_the_stanford_jar_on_the_sentence_bank():
     from mlmm.eval.captioning.java import ptb_tokenize_java
 
@@ -112,6 +114,9 @@ def test_ptb_rules_by_example():
         ptb_tokenize("A cat (sitting) at 3:30 p.m. near 1,000 cars...")
         == "a cat -lrb- sitting -rrb- at 3:30 p.m. near 1,000 cars"
     )
+    assert (
+        ptb_tokenize("gimme 'tis 5 1/2 cups [x] «y» £5") == "gim me 't is 5\u00a01/2 cups -lsb- x -rsb- y # 5"
+    )  # as the jar
 
 
 def test_cjk_languages_are_segmented_so_scores_are_not_zero():
@@ -217,3 +222,83 @@ SENTENCES = [
     'A sign that reads: "No Parking 8am-6pm Mon-Fri"',
     "The pizza has been cut into 8 slices",
 ]
+
+
+# --- differential tests against the jar on generated sentences (tests/ptb_sentence_generator.py) -----
+def _generator():
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).parent))
+    import ptb_sentence_generator
+
+    return ptb_sentence_generator
+
+
+needs_jar = pytest.mark.skipif(
+    not __import__("mlmm.eval.captioning.java", fromlist=["x"]).ptb_java_available(),
+    reason="needs Java and pycocoevalcap's stanford-corenlp-3.4.1.jar (the reference tokenizer)",
+)
+# Known gap: ptb-python differed from the jar on 956 of these 6000 sentences (seed 1) when the default
+# became ptb-java (rule classes still wrong: dotted/"!"/"?" words kept whole by the jar, some URL/e-mail
+# and abbreviation-before-capital cases). The bound only ratchets down; ptb-python warns when used.
+KNOWN_MISMATCHES = 956
+
+
+@needs_jar
+def test_differential_python_ptb_vs_the_jar_on_generated_sentences():
+    from mlmm.eval.captioning.java import ptb_tokenize_java
+    from mlmm.eval.captioning.tokenize import ptb_tokenize_lines
+
+    sentences = _generator().generate(6000, seed=1)
+    java = ptb_tokenize_java(sentences)  # one JVM
+    python = ptb_tokenize_lines(sentences)
+    assert len(java) == len(python) == 6000
+    mismatches = sum(a != b for a, b in zip(java, python))
+    assert mismatches <= KNOWN_MISMATCHES, f"ptb-python regressed: {mismatches} mismatches"
+
+
+@needs_jar
+@pytest.mark.slow
+def test_default_english_metrics_equal_pycocoevalcap_pipeline_on_held_out_captions():
+    """Held-out seed 20240611 (tuning used seeds 1 and 777). Tolerance 1e-12: after identical tokens the
+    BLEU / ROUGE-L / CIDEr-D arithmetic is the same formulas in a different order of float operations
+    (numpy sums vs Python loops), so only rounding-level differences are possible; METEOR is the same jar."""
+    from pycocoevalcap.meteor.meteor import Meteor
+    from pycocoevalcap.tokenizer.ptbtokenizer import PTBTokenizer
+
+    from mlmm.eval import load_metric
+
+    preds, refs = _generator().caption_sets(150, seed=20240611)
+    gts = PTBTokenizer().tokenize({i: [{"caption": r} for r in rs] for i, rs in enumerate(refs)})
+    res = PTBTokenizer().tokenize({i: [{"caption": p}] for i, p in enumerate(preds)})
+    expected = dict(zip([f"bleu_{n}" for n in range(1, 5)], Bleu(4).compute_score(gts, res, verbose=0)[0]))
+    expected["meteor"] = Meteor().compute_score(gts, res)[0]
+    expected["rouge_l"] = Rouge().compute_score(gts, res)[0]
+    expected["cider"] = Cider().compute_score(gts, res)[0]
+    ours = load_metric("captioning").compute(predictions=preds, references=refs, meteor=True)
+    assert ours.pop("tokenizer") == "ptb-java"
+    assert set(ours) == set(expected)
+    for key, value in expected.items():
+        assert ours[key] == pytest.approx(value, abs=1e-12, rel=0), key
+    assert 0.1 < expected["bleu_1"] < 1 and expected["cider"] > 0.1  # non-trivial inputs
+
+
+@needs_jar
+def test_tokenizer_name_is_reported_and_explicit_python_path_is_used():
+    preds, refs = ["gimme the U.S. flag's colour!"], [["a flag"]]
+    auto = caption_metrics(preds, refs, meteor=False)
+    python = caption_metrics(preds, refs, meteor=False, tokenizer="ptb-python")
+    assert auto["tokenizer"] == "ptb-java" and python["tokenizer"] == "ptb-python"
+    assert caption_metrics(preds, refs, meteor=False, tokenizer="ptb")["tokenizer"] == "ptb-python"
+
+
+def test_python_path_without_java(monkeypatch):
+    import mlmm.eval.captioning.java as java
+
+    monkeypatch.setattr(java, "ptb_java_available", lambda: False)
+    monkeypatch.setattr(java, "ptb_tokenize_java", lambda texts: pytest.fail("the jar must not run"))
+    out = caption_metrics(["a dog"], [["a dog runs"]], meteor=False)
+    assert out["tokenizer"] == "ptb-python" and out["bleu_1"] > 0
+    with pytest.raises(ValueError, match="unknown tokenizer"):
+        caption_metrics(["a"], [["a"]], meteor=False, tokenizer="nope")

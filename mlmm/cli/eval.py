@@ -31,6 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default="predictions", help="benchmark name used in metric keys")
     parser.add_argument("--k", type=int, default=1000, help="hashing: k of map_at_k / map_first_k_relevant")
     parser.add_argument("--no-meteor", action="store_true", help="captioning: skip METEOR (no JVM start)")
+    parser.add_argument(
+        "--caption-tokenizer",
+        default="auto",
+        help="captioning: auto (English: ptb-java when Java is present, else ptb-python), ptb-java, ptb-python",
+    )
     parser.add_argument("--out", help="output folder for metrics.json, metrics.md and plots")
     parser.add_argument("--device", default="cpu", help="device for the model (checkpoint mode)")
     parser.set_defaults(func=run)
@@ -52,9 +57,8 @@ def _run_predictions(args: argparse.Namespace) -> int:
     if not args.task:
         print("mlmm eval: --predictions needs --task", file=sys.stderr)
         return 2
-    options = {"hashing": {"k": args.k}, "captioning": {"meteor": False if args.no_meteor else "auto"}}.get(
-        args.task, {}
-    )
+    captioning = {"meteor": False if args.no_meteor else "auto", "tokenizer": args.caption_tokenizer}
+    options = {"hashing": {"k": args.k}, "captioning": captioning}.get(args.task, {})
     try:
         metrics = evaluate_predictions(args.predictions, args.task, args.name, **options)
     except (ValueError, FileNotFoundError) as exc:

@@ -8,8 +8,10 @@ benchmark's languages is answered by ``model.answer(images, questions, lang)``. 
 ``vqa/<bench>/question_type/<t>`` (or ``exact_match`` in place of ``accuracy``).
 
 ``captioning``: ``model.caption(images, lang)`` per language, scored against ``meta.captions[lang]``:
-``captioning/<bench>/<lang>/<metric>`` + ``captioning/<bench>/mean/<metric>``. Option ``meteor``
-(auto | true | false) as in :func:`mlmm.eval.captioning.caption_metrics`.
+``captioning/<bench>/<lang>/<metric>`` + ``captioning/<bench>/mean/<metric>``, and the string
+``captioning/<bench>/<lang>/tokenizer`` (``ptb-java`` / ``ptb-python`` / ``zh`` / ``ja`` / ``basic``: the
+tokeniser that ran; not averaged). Options ``meteor`` (auto | true | false) and ``tokenizer`` (auto, or a
+name) as in :func:`mlmm.eval.captioning.caption_metrics`.
 """
 
 from __future__ import annotations
@@ -103,7 +105,7 @@ def run_vqa(bench, model, batch_size: int, rank: int, world_size: int) -> tuple[
 
 def run_captioning(
     bench, model, batch_size: int, rank: int, world_size: int
-) -> tuple[dict[str, float], list]:
+) -> tuple[dict[str, float | str], list]:
     require_method(model, "caption", bench.name)
     langs = list(bench.languages)
 
@@ -113,14 +115,20 @@ def run_captioning(
         return [{lang: per_lang[lang][j] for lang in langs} for j in range(len(samples))]
 
     meta, generated = run_sharded(bench, batch_size, rank, world_size, process)
-    per_lang: dict[str, dict[str, float]] = {}
+    per_lang: dict[str, dict[str, float | str]] = {}
     for lang in langs:
         rows = [i for i, caps in enumerate(meta.captions) if caps.get(lang)]
         if not rows:
             raise ValueError(f"benchmark {bench.name!r}: no reference captions in language {lang!r}")
         preds = [generated[i][lang] for i in rows]
         refs = [meta.captions[i][lang] for i in rows]
-        per_lang[lang] = caption_metrics(preds, refs, lang=lang, meteor=bench.options.get("meteor", "auto"))
+        per_lang[lang] = caption_metrics(
+            preds,
+            refs,
+            lang=lang,
+            meteor=bench.options.get("meteor", "auto"),
+            tokenizer=bench.options.get("tokenizer", "auto"),
+        )
     per_lang["mean"] = macro_average(per_lang)
     prefix = f"captioning/{bench.name}"
     return {f"{prefix}/{lang}/{k}": v for lang, m in per_lang.items() for k, v in m.items()}, []

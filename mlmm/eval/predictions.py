@@ -126,14 +126,20 @@ def score_vqa(path: Path, name: str) -> dict[str, float]:
     return out
 
 
-def score_captioning(path: Path, name: str, meteor: bool | str = "auto") -> dict[str, float]:
+def score_captioning(
+    path: Path, name: str, meteor: bool | str = "auto", tokenizer: str = "auto"
+) -> dict[str, float | str]:
     rows = read_jsonl(path, ("prediction", "references"))
     by_lang: dict[str, list[dict]] = defaultdict(list)
     for row in rows:
         by_lang[str(row.get("lang", "en"))].append(row)
     per_lang = {
         lang: caption_metrics(
-            [r["prediction"] for r in part], [r["references"] for r in part], lang=lang, meteor=meteor
+            [r["prediction"] for r in part],
+            [r["references"] for r in part],
+            lang=lang,
+            meteor=meteor,
+            tokenizer=tokenizer,
         )
         for lang, part in by_lang.items()
     }

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def markdown_table(metrics: Mapping[str, float]) -> str:
+def markdown_table(metrics: Mapping[str, float | str]) -> str:
     """Markdown: one section per ``task/benchmark`` prefix, rows = the rest of the key, value column."""
     sections: dict[str, list[tuple[str, float]]] = {}
     for key, value in metrics.items():
@@ -22,7 +22,11 @@ def markdown_table(metrics: Mapping[str, float]) -> str:
         lines += [f"**primary**: {metrics['primary']:.4f}", ""]
     for head, rows in sections.items():
         lines += [f"## {head}", "", "| metric | value |", "|---|---:|"]
-        lines += [f"| {name} | {value:.4f} |" for name, value in rows]
+        # strings (captioning's ``<lang>/tokenizer``) are printed as they are
+        lines += [
+            f"| {name} | {value if isinstance(value, str) else format(value, '.4f')} |"
+            for name, value in rows
+        ]
         lines.append("")
     return "\n".join(lines)
 

@@ -120,10 +120,13 @@ def _check_inputs(image_embeddings: Any, text_embeddings: Any, scores: Any):
 
 
 def macro_average(per_language: dict[str, dict[str, float]]) -> dict[str, float]:
-    """Unweighted mean over languages of every metric key present in all of them."""
+    """Unweighted mean over languages of every numeric metric key present in all of them.
+
+    Non-numeric entries (captioning's ``tokenizer`` name) are per language only and left out.
+    """
     if not per_language:
         raise ValueError("macro_average: no languages given")
     keys: Iterable[str] = set.intersection(*(set(m) for m in per_language.values()))
     first = next(iter(per_language.values()))
-    ordered = [k for k in first if k in keys]
+    ordered = [k for k in first if k in keys and not isinstance(first[k], str)]
     return {k: float(np.mean([m[k] for m in per_language.values()])) for k in ordered}

@@ -18,6 +18,7 @@ import importlib.util
 import os
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 
@@ -103,17 +104,47 @@ def _ask(proc: subprocess.Popen, line: str) -> str:
     return _read(proc)
 
 
+def ptb_java_available() -> bool:
+    """True when Java and the Stanford CoreNLP 3.4.1 jar (from pycocoevalcap) are both present."""
+    try:
+        _java()
+        _jar("MLMM_CORENLP_JAR", "tokenizer/stanford-corenlp-3.4.1.jar")
+    except JavaToolError:
+        return False
+    return True
+
+
 def ptb_tokenize_java(texts: list[str]) -> list[str]:
-    """pycocoevalcap's PTBTokenizer output (Stanford CoreNLP 3.4.1 jar), punctuation tokens removed."""
+    """pycocoevalcap's ``PTBTokenizer`` output for ``texts``, punctuation tokens removed, in ONE JVM call.
+
+    Exactly what pycocoevalcap does: the captions (newlines replaced by spaces) are joined by ``\\n``
+    into a UTF-8 temporary file, tokenised by ``edu.stanford.nlp.process.PTBTokenizer
+    -preserveLines -lowerCase``; each output line is ``rstrip``-ed, split on single spaces and the
+    tokens in :data:`~mlmm.eval.captioning.tokenize.PUNCTUATIONS` are dropped.
+    """
     from mlmm.eval.captioning.tokenize import PUNCTUATIONS
 
+    if not texts:
+        return []
     jar = _jar("MLMM_CORENLP_JAR", "tokenizer/stanford-corenlp-3.4.1.jar")
-    cmd = [_java(), "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer", "-preserveLines", "-lowerCase"]
     text = "\n".join(t.replace("\n", " ") for t in texts)
-    out = subprocess.run(cmd, input=text.rstrip().encode("utf-8"), capture_output=True, check=False)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "captions.txt"
+        path.write_bytes(text.encode("utf-8"))
+        cmd = [
+            _java(),
+            "-cp",
+            str(jar),
+            "edu.stanford.nlp.process.PTBTokenizer",
+            "-preserveLines",
+            "-lowerCase",
+        ]
+        out = subprocess.run(cmd + [str(path)], capture_output=True, check=False)
     if out.returncode != 0:
         raise JavaToolError(f"PTBTokenizer failed: {out.stderr.decode('utf-8', 'replace')[-2000:]}")
     lines = out.stdout.decode("utf-8").split("\n")
+    if len(lines) < len(texts):
+        raise JavaToolError(f"PTBTokenizer returned {len(lines)} lines for {len(texts)} captions")
     return [
         " ".join(w for w in line.rstrip().split(" ") if w not in PUNCTUATIONS) for line in lines[: len(texts)]
     ]

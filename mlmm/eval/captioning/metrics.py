@@ -15,7 +15,7 @@ from mlmm.eval.captioning.bleu import corpus_bleu
 from mlmm.eval.captioning.cider import corpus_cider_d
 from mlmm.eval.captioning.java import java_tools_available, meteor_scores
 from mlmm.eval.captioning.rouge import corpus_rouge_l
-from mlmm.eval.captioning.tokenize import tokenize_all
+from mlmm.eval.captioning.tokenize import tokenize_named, tokenizer_for
 from mlmm.eval.validate import reference_lists, same_length, string_list
 
 log = logging.getLogger(__name__)
@@ -27,28 +27,37 @@ def caption_metrics(
     lang: str = "en",
     tokenizer: str | None = None,
     meteor: bool | str = "auto",
-) -> dict[str, float]:
-    """``bleu_1..bleu_4``, ``meteor`` (English, when available), ``rouge_l``, ``cider`` for one language.
+) -> dict[str, float | str]:
+    """``bleu_1..bleu_4``, ``meteor`` (English, when available), ``rouge_l``, ``cider``, ``tokenizer``.
 
     Args:
         predictions: list[str] [N] generated captions; references: list[list[str]] [N][>=1].
         lang: ISO code choosing the tokeniser (en: PTB rules, zh: jieba, ja: MeCab, else basic).
-        tokenizer: force one of ``ptb``, ``ptb-java``, ``zh``, ``ja``, ``basic``.
+        tokenizer: ``auto`` / None (by language; English: ``ptb-java`` when Java and pycocoevalcap's
+            jar are present, else ``ptb-python``) or one of ``ptb-java``, ``ptb-python`` (alias ``ptb``),
+            ``zh``, ``ja``, ``basic``.
+
+    ``tokenizer`` in the result is the name of the tokeniser that ran (a string, the only non-float).
     """
     preds = string_list(predictions, "predictions")
     refs = reference_lists(references, "references")
     same_length("predictions", preds, "references", refs)
-    hyps = tokenize_all(preds, lang, tokenizer)
-    flat = tokenize_all([r for rs in refs for r in rs], lang, tokenizer)
+    name = tokenizer_for(lang, tokenizer)
+    # one tokeniser call (one JVM for ptb-java) for the predictions and all references
+    tokens = tokenize_named(preds + [r for rs in refs for r in rs], name)
+    hyps, flat = tokens[: len(preds)], tokens[len(preds) :]
     tok_refs, start = [], 0
     for rs in refs:
         tok_refs.append(flat[start : start + len(rs)])
         start += len(rs)
-    out = {f"bleu_{n + 1}": score for n, score in enumerate(corpus_bleu(hyps, tok_refs))}
+    out: dict[str, float | str] = {
+        f"bleu_{n + 1}": score for n, score in enumerate(corpus_bleu(hyps, tok_refs))
+    }
     if _want_meteor(meteor, lang):
         out["meteor"] = meteor_scores(hyps, tok_refs)[0]
     out["rouge_l"] = corpus_rouge_l(hyps, tok_refs)[0]
     out["cider"] = corpus_cider_d(hyps, tok_refs)[0]
+    out["tokenizer"] = name
     return out
 
 

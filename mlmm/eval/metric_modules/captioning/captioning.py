@@ -1,8 +1,10 @@
 """mlmm captioning metrics as an ``evaluate.Metric`` (``mlmm.eval.load_metric("captioning")``).
 
-compute(predictions=[N] str, references=[N][>=1] str, lang="en", tokenizer=None, meteor="auto").
+compute(predictions=[N] str, references=[N][>=1] str, lang="en", tokenizer="auto", meteor="auto").
 Returns bleu_1 .. bleu_4, meteor (English, when Java and pycocoevalcap's jar are present), rouge_l,
-cider (CIDEr-D), equal to pycocoevalcap on English. zh is segmented with jieba, ja with MeCab (fugashi).
+cider (CIDEr-D), and ``tokenizer``: the name (str) of the tokeniser used. English defaults to
+``ptb-java`` (pycocoevalcap's own Stanford PTBTokenizer, so scores equal pycocoevalcap) when Java and the
+jar are present, else ``ptb-python``; ``tokenizer="ptb-python"`` / ``"ptb-java"`` chooses explicitly. zh is segmented with jieba, ja with MeCab (fugashi).
 See mlmm.eval.captioning.
 """
 

@@ -1,4 +1,4 @@
-"""``mlmm quickstart --out DIR``: synthetic shards -> English CLIP -> M-CLIP (-> MLA) -> multilingual retrieval table.
+"""``mlmm quickstart --out DIR``: synthetic shards -> English CLIP -> M-CLIP (-> MLA) -> retrieval table.
 
 Stages (each also a recipe a user can run alone, see ``recipes/quickstart/``):
 

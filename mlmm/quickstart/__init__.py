@@ -1,6 +1,6 @@
 """Quickstart orchestration below the CLI: every ``mlmm quickstart --model <family>`` entry runs through here.
 
-- ``corpus``: synthesise or reuse the six-language corpus in ``DIR/data``; the eval benchmark over its test split;
+- ``corpus``: synthesise or reuse the six-language corpus in ``DIR/data``; the benchmark over its test split;
 - ``stages``: the declarative stage table (recipe, data split, parent export) and the one way a stage runs
   (train, or reuse with ``--reuse``; optional per-stage costs);
 - ``tables``: chance baselines and the markdown retrieval tables;

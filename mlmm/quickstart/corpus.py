@@ -44,7 +44,7 @@ def prepare_corpus(data_dir: Path, samples: int, parallel: int, seed: int) -> Co
 
 
 def synthesize_corpus(data_dir: Path, samples: int, parallel: int, seed: int) -> dict:
-    """The synthetic corpus' manifest in ``data_dir``; an existing one with the same size and seed is reused."""
+    """The corpus manifest in ``data_dir``; an existing corpus with the same size and seed is reused."""
     from mlmm.data.synthetic import synthesize
 
     manifest_path = data_dir / "manifest.json"

@@ -2,12 +2,13 @@
 
 - ``mclip``: English CLIP -> M-CLIP; ``quickstart.md`` = M-CLIP R@1/5/10 both ways per language beside chance
   and the English-CLIP baseline (CLIP fed the non-English captions).
-- ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh); ``quickstart_mla.md``
-  = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and chance, then trainable
-  parameters and wall time per model.
+- ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
+  ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
+  chance, then trainable parameters and wall time per model.
 
-A new family adds its new stages to ``mlmm.quickstart.stages.STAGES`` (a recipe each in ``recipes/quickstart/``),
-a ``Family`` + ``run_<name>`` here, and one row in ``MODELS`` of ``mlmm/cli/quickstart.py`` (``--model <name>``).
+A new family adds its new stages to ``mlmm.quickstart.stages.STAGES`` (a recipe each in
+``recipes/quickstart/``), a ``Family`` + ``run_<name>`` here, and one row in ``MODELS`` of
+``mlmm/cli/quickstart.py`` (``--model <name>``).
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ Counter = Callable[[RunConfig], tuple[int, int]]  # (trainable, total) parameter
 
 @dataclass(frozen=True)
 class Stage:
-    """One quickstart stage: ``recipes/quickstart/<name>.yaml`` trained on ``split`` from ``parent``'s export."""
+    """A stage: ``recipes/quickstart/<name>.yaml`` trained on ``split`` from ``parent``'s export."""
 
     name: str
     split: str  # corpus split of data.train.shards

@@ -1,8 +1,8 @@
 """Chance baselines and the markdown retrieval tables a quickstart prints and writes.
 
 Contract: tables read the flat quickstart metrics (``<stage>/retrieval/<BENCHMARK>/<lang>/<dir>_r<k>``,
-``<stage>/trainable_params``, ``<stage>/total_params``, ``<stage>/wall_s``) and print ``-`` for a missing value;
-chance is that of a random ranking over the ``n_test`` test images.
+``<stage>/trainable_params``, ``<stage>/total_params``, ``<stage>/wall_s``) and print ``-`` for a missing
+value; chance is that of a random ranking over the ``n_test`` test images.
 """
 
 from __future__ import annotations

@@ -11,8 +11,8 @@ import pytest
 from engine_toy import REPO, subprocess_env
 
 import mlmm
-from mlmm.cli.quickstart import LANGUAGES
 from mlmm.config import load_config
+from mlmm.quickstart.corpus import LANGUAGES
 
 pytestmark = pytest.mark.slow
 

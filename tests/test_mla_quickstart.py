@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from mlmm.cli.quickstart_mla import add_arguments, mla_table, stage_config
+from mlmm.cli.quickstart import add_arguments, settings
+from mlmm.quickstart.families import mla_table
+from mlmm.quickstart.stages import STAGES, StagePlan, stage_config
 
 
 def test_stage_configs_chain_the_exports_and_use_the_runs_data(tmp_path):
@@ -17,10 +19,10 @@ def test_stage_configs_chain_the_exports_and_use_the_runs_data(tmp_path):
         (tmp_path / stage / "model").mkdir(parents=True)
     parser = argparse.ArgumentParser()
     add_arguments(parser)
-    args = parser.parse_args(["--model", "mla", "--mla-le-steps", "7"])
-    args.clip_steps = args.mclip_steps = None
+    args = parser.parse_args(["--out", str(tmp_path), "--model", "mla", "--mla-le-steps", "7"])
     common = [f'eval.benchmarks=[{{name: synth, task: retrieval, shards: ["{shards["test"][0]}"]}}]']
-    nlt, le = (stage_config(stage, args, tmp_path, shards, common) for stage in ("mla_nlt", "mla_le"))
+    plan = StagePlan(tmp_path, shards, common, settings(args).steps)
+    nlt, le = (stage_config(STAGES[stage], plan) for stage in ("mla_nlt", "mla_le"))
     assert (nlt.train.objective, le.train.objective) == ("mla_nlt", "mla_le")
     assert nlt.model.init_from == str((tmp_path / "clip" / "model").resolve())
     assert le.model.init_from == str((tmp_path / "mla_nlt" / "model").resolve())

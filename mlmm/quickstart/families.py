@@ -1,0 +1,59 @@
+"""The quickstart families: each a :class:`~mlmm.quickstart.entry.Family` and a ``run_<name>`` entry.
+
+- ``mclip``: English CLIP -> M-CLIP; ``quickstart.md`` = M-CLIP R@1/5/10 both ways per language beside chance
+  and the English-CLIP baseline (CLIP fed the non-English captions).
+- ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
+  ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
+  chance, then trainable parameters and wall time per model.
+
+A new family adds its new stages to ``mlmm.quickstart.stages.STAGES`` (a recipe each in
+``recipes/quickstart/``), a ``Family`` + ``run_<name>`` here, and one row in ``MODELS`` of
+``mlmm/cli/quickstart.py`` (``--model <name>``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlmm.quickstart.entry import Family, Result, Settings, run_family
+from mlmm.quickstart.stages import chain
+from mlmm.quickstart.tables import comparison_table, retrieval_table
+
+MLA_COLUMNS = (
+    ("MLA (NLT)", "mla_nlt"),
+    ("MLA (NLT+LE)", "mla_le"),
+    ("M-CLIP", "mclip"),
+    ("English CLIP", "clip"),
+)
+
+
+def mla_table(metrics: dict[str, Any], n_test: int) -> str:
+    """Markdown: per-language t2i R@1 (MLA NLT, MLA NLT+LE, M-CLIP, English CLIP, chance) + cost rows."""
+    return comparison_table(metrics, n_test, MLA_COLUMNS)
+
+
+MCLIP = Family(
+    "mclip",
+    chain("clip", "mclip"),
+    primary="mclip",
+    table=retrieval_table,
+    table_file="quickstart.md",
+)
+MLA = Family(
+    "mla",
+    chain("clip", "mclip", "mla_nlt", "mla_le"),
+    primary="mla_le",
+    table=mla_table,
+    table_file="quickstart_mla.md",
+    costs=True,
+)
+
+
+def run_mclip(settings: Settings) -> Result:
+    """English CLIP -> M-CLIP -> ``quickstart.md``."""
+    return run_family(MCLIP, settings)
+
+
+def run_mla(settings: Settings) -> Result:
+    """CLIP, M-CLIP and MLA (NLT, then LE) side by side -> ``quickstart_mla.md``."""
+    return run_family(MLA, settings)

@@ -27,7 +27,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
-from mlmm.settings import FAMILY_SETTINGS, OBJECTIVE_LOSSES, NoSettings
+from mlmm.settings import FAMILY_SETTINGS, HEAD_SETTINGS, OBJECTIVE_LOSSES, NoSettings
 
 
 class ConfigError(ValueError):
@@ -129,6 +129,19 @@ Modality = Literal["vision", "text", "audio"]
 
 
 @dataclass
+class HeadConfig:
+    """A downstream head on top of the family's model (the backbone); see ``mlmm/models/heads/base.py``."""
+
+    kind: str = ""  # a key of mlmm.models.heads.HEADS (hashing | vqa | captioning as they land)
+    backbone: Literal["frozen", "trainable"] = "frozen"  # frozen: no grad, eval mode, outside the optimizer
+    backbone_lr_mult: float = 0.1  # with backbone: trainable
+    settings: Any = field(default=None, metadata={"chosen_by": "kind", "table": HEAD_SETTINGS})
+
+    def __post_init__(self) -> None:
+        self.settings = _chosen_instance(self, "settings")
+
+
+@dataclass
 class ModelConfig:
     """Model family, its towers and its typed settings; ``init_from`` loads an exported mlmm model.
 
@@ -144,6 +157,7 @@ class ModelConfig:
     init_from: str | None = _path_field()  # exported mlmm model dir (model.safetensors + config)
     languages: list[str] = field(default_factory=lambda: ["en"])
     settings: Any = field(default=None, metadata={"chosen_by": "family", "table": FAMILY_SETTINGS})
+    head: HeadConfig | None = None  # a downstream head fine-tuned on top of the family's model
 
     def __post_init__(self) -> None:
         self.settings = _chosen_instance(self, "settings")

@@ -1,13 +1,14 @@
 """The parts of the recipe schema whose type is chosen at parse time: per-family model settings and
 per-objective loss settings.
 
-``model.settings`` is typed by ``model.family`` (:data:`FAMILY_SETTINGS`), ``train.loss`` by
-``train.objective`` (:data:`OBJECTIVE_LOSSES`); ``mlmm.config`` picks the dataclass when it reads the recipe, so
+``model.settings`` is typed by ``model.family`` (:data:`FAMILY_SETTINGS`), ``model.head.settings`` by
+``model.head.kind`` (:data:`HEAD_SETTINGS`), ``train.loss`` by ``train.objective`` (:data:`OBJECTIVE_LOSSES`); ``mlmm.config`` picks the dataclass when it reads the recipe, so
 a key the chosen dataclass does not have fails naming the dotted key, the family/objective and the recipe, as
 every other unknown key does. Plain dataclasses only (no torch): the config system stays import-light.
 
-Adding a family or an objective = one dataclass here + one row in its table (and the class in
-``mlmm.models.build.FAMILIES`` / ``mlmm.objectives.OBJECTIVES``; a test checks the tables agree).
+Adding a family, a head or an objective = one dataclass here + one row in its table (and the class in
+``mlmm.models.build.FAMILIES`` / ``mlmm.models.heads.HEADS`` / ``mlmm.objectives.OBJECTIVES``; a test checks
+the tables agree).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ FAMILY_SETTINGS: dict[str, type] = {
     "mclip": NoSettings,
     "mla": MLASettings,
 }
+
+# ----------------------------------------------------------------------------------------- model.head.settings
+
+HEAD_SETTINGS: dict[str, type] = {}  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
 
 # ------------------------------------------------------------------------------------------------ train.loss
 

@@ -49,9 +49,14 @@ def resolve_model_config(cfg: ModelConfig) -> ModelConfig:
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
-    """Build the family's model from config; then, as an explicit step, load ``init_from`` weights (strict)."""
+    """Build the family's model from config (wrapped with ``model.head`` when set); then, as an explicit step,
+    load ``init_from`` weights (strict)."""
     cfg = resolve_model_config(cfg)
     model = family_class(cfg).from_config(cfg)
+    if cfg.head is not None:  # a downstream head on the family's model (mlmm/models/heads/base.py)
+        from mlmm.models.heads import HeadModel, head_family
+
+        model = HeadModel(model, head_family(cfg.head).from_config(cfg.head, model), cfg.head)
     if cfg.init_from is not None:
         model.load_init_state(read_state_dict(cfg.init_from))
         logger.info("initialised %s from %s", cfg.family, cfg.init_from)

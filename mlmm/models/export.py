@@ -13,6 +13,7 @@ import dataclasses
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -80,9 +81,10 @@ def _check_tokenizer_identity(directory: Path, transforms) -> None:
         )
 
 
-def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> InferenceModel:
+def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
     """Rebuild an exported model from its saved config (no downloads, random init), load its weights
-    strictly, and wrap it with its preprocessing and tokenizer as an :class:`InferenceModel`.
+    strictly, and wrap it with its preprocessing and tokenizer as an :class:`InferenceModel` (a head export:
+    as its head's predictor, see ``mlmm/models/heads/base.py``).
 
     Raises ``FileNotFoundError`` when ``path`` is not an export and ``ValueError`` naming the mismatching keys
     when the weights do not fit the architecture of the saved config.
@@ -93,4 +95,8 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Inferen
     load_state_strict(model, read_state_dict(directory), str(directory / MODEL_FILE))
     transforms = build_transforms(RunConfig(model=model_cfg))
     _check_tokenizer_identity(directory, transforms)
+    if model_cfg.head is not None:  # the head's predictor behind its evaluator protocol
+        from mlmm.models.heads import head_family
+
+        return head_family(model_cfg.head).predictor(model, transforms, device)
     return InferenceModel(model, transforms, device=device)

@@ -1,0 +1,108 @@
+"""The head contract: a downstream head fine-tuned on top of any family's model (the *backbone*).
+
+What a head takes from an encoder export
+    The backbone is the :class:`~mlmm.models.family.FamilyModel` that ``model.family`` builds (CLIP, M-CLIP,
+    MLA, ...), initialised from ``model.init_from`` (an export of that family). A head reads it only through
+    the backbone's own methods: pooled embeddings ``encode_image(pixels) -> [B, D]`` and
+    ``encode_text(ids, mask, lang=...) -> [B, D]`` always; token-level features where the backbone offers them
+    (a head that needs them checks in ``from_config`` and fails naming the missing method).
+
+What a head returns
+    ``head(backbone, **inputs) -> dict[str, Tensor]`` of features or logits (hash codes before binarisation,
+    answer logits, token logits), never a loss: the objective of the head's training stage
+    (``mlmm/objectives/``, ``train.objective``) applies its losses from ``mlmm/losses/`` and returns
+    ``StepOutput``, exactly as for pretraining, so the engine (DeepSpeed, ZeRO, resume) is unchanged.
+
+How it is fine-tuned
+    :class:`HeadModel` holds ``backbone`` and ``head`` (state-dict prefixes ``backbone.`` / ``head.``).
+    ``model.head.backbone: frozen`` (default) keeps the backbone in eval mode with ``requires_grad=False``, so
+    the engine leaves it out of the optimizer; ``trainable`` fine-tunes it at ``backbone_lr_mult``.
+    ``init_from`` may be the backbone's export (the head starts fresh) or a head export (everything loads
+    strictly, e.g. to continue or to run a second stage such as SCST).
+
+How ``mlmm.load`` gives back a predictor
+    The export's config carries ``model.head``; ``mlmm.load`` rebuilds the :class:`HeadModel`, loads it
+    strictly and returns ``HEADS[kind].predictor(model, transforms, device)``: an object implementing the
+    evaluator protocol of the task (``mlmm.eval.protocols``: ``Encoder`` for hashing codes, ``VQAPredictor``,
+    ``Captioner``), so ``mlmm eval`` and the shared evaluator score it like any other model.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+import torch
+from torch import nn
+
+from mlmm.config import HeadConfig, ModelConfig
+from mlmm.models.weights import load_state_strict
+
+BACKBONE = "backbone."
+HEAD = "head."
+
+
+@runtime_checkable
+class HeadFamily(Protocol):
+    """An entry of :data:`mlmm.models.heads.HEADS`."""
+
+    def from_config(self, cfg: HeadConfig, backbone: nn.Module) -> nn.Module:
+        """The head module for ``backbone`` (its widths read from the backbone), random init; ``cfg.settings``
+        is the kind's dataclass from :data:`mlmm.settings.HEAD_SETTINGS`."""
+        ...
+
+    def predictor(self, model: HeadModel, transforms: Any, device: str | torch.device) -> Any:
+        """``model`` (eval, loaded) behind the task's evaluator protocol, with the backbone's preprocessing."""
+        ...
+
+
+class HeadModel(nn.Module):
+    """``backbone`` (a FamilyModel) + ``head``; itself a FamilyModel (embeddings are the backbone's).
+
+    ``forward(**inputs)`` returns ``head(backbone, **inputs)``.
+    """
+
+    def __init__(self, backbone: nn.Module, head: nn.Module, cfg: HeadConfig):
+        super().__init__()
+        self.backbone = backbone
+        self.head = head
+        self.frozen_backbone = cfg.backbone == "frozen"
+        self.backbone_lr_mult = cfg.backbone_lr_mult
+        self.embed_dim = int(backbone.embed_dim)
+        if self.frozen_backbone:
+            self.backbone.requires_grad_(False)
+            self.backbone.eval()
+        for name in ("pivot_languages", "language_routed"):  # InferenceModel's routing hints (MLA)
+            if hasattr(backbone, name):
+                setattr(self, name, getattr(backbone, name))
+
+    def train(self, mode: bool = True) -> HeadModel:
+        super().train(mode)
+        if self.frozen_backbone:
+            self.backbone.eval()  # no dropout or statistics updates in a frozen backbone
+        return self
+
+    def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
+        return self.head(self.backbone, **inputs)
+
+    def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
+        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers."""
+        out = {f"{prefix}{HEAD}": 1.0}
+        if not self.frozen_backbone:
+            inner = self.backbone.lr_multipliers(cfg, f"{prefix}{BACKBONE}")
+            out.update({name: mult * self.backbone_lr_mult for name, mult in inner.items()})
+            out.setdefault(f"{prefix}{BACKBONE}", self.backbone_lr_mult)
+        return out
+
+    def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
+        """A head export (``head.*`` keys): everything, strictly. A backbone export: the backbone's own rule;
+        the head keeps its fresh init."""
+        if any(key.startswith(HEAD) for key in state):
+            load_state_strict(self, state, "model.init_from")
+        else:
+            self.backbone.load_init_state(state)
+
+    def encode_image(self, image: torch.Tensor, normalize: bool = True) -> torch.Tensor:
+        return self.backbone.encode_image(image, normalize=normalize)
+
+    def encode_text(self, ids: torch.Tensor, mask: torch.Tensor | None = None, normalize: bool = True, **kw):
+        return self.backbone.encode_text(ids, mask, normalize=normalize, **kw)

@@ -21,6 +21,7 @@ from mlmm.config import (
     from_dict,
 )
 from mlmm.data.keys import IMAGE, LANG, PIVOT_IDS, PIVOT_MASK, TEXT_IDS, TEXT_MASK
+from mlmm.data.text_corpus import read_corpus
 from mlmm.engine.optim import build_optimizer
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
@@ -49,7 +50,7 @@ def spm_model(tmp_path_factory) -> str:
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(s for lang in SENTENCES.values() for s in lang) * 3, encoding="utf-8")
     train_tokenizer(
-        [str(corpus)],
+        read_corpus([str(corpus)]),
         folder,
         TokenizerTrainOptions(name="tinytok", vocab_size=60, languages=["en", "de", "fr"]),
     )

@@ -22,6 +22,7 @@ from safetensors.torch import load_file
 import mlmm
 from mlmm.config import ModelConfig, RunConfig, TokenizerConfig, TowerConfig, TrainConfig, load_config
 from mlmm.data.keys import IMAGE, TEXT_IDS, TEXT_MASK
+from mlmm.data.text_corpus import read_corpus
 from mlmm.data.writer import ShardSink
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
@@ -79,7 +80,9 @@ def world(tmp_path_factory):
     corpus = tmp / "corpus.txt"
     corpus.write_text("\n".join(c for n in COLOURS for cs in captions(n).values() for c in cs) * 4, "utf-8")
     train_tokenizer(
-        [str(corpus)], tmp, TokenizerTrainOptions(name="colours", vocab_size=50, languages=["en", "de", "fr"])
+        read_corpus([str(corpus)]),
+        tmp,
+        TokenizerTrainOptions(name="colours", vocab_size=50, languages=["en", "de", "fr"]),
     )
     preset = tmp / "tiny-test-clip.json"
     preset.write_text(json.dumps(TINY_CLIP), encoding="utf-8")

@@ -12,6 +12,7 @@ from PIL import Image
 import mlmm
 from mlmm.config import ModelConfig, RunConfig, TokenizerConfig, TowerConfig, TrainConfig
 from mlmm.data.keys import IMAGE, PIVOT_IDS, PIVOT_MASK, TEXT_IDS, TEXT_MASK
+from mlmm.data.text_corpus import read_corpus
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
 from mlmm.models.inference import InferenceModel
@@ -35,7 +36,7 @@ def spm_model(tmp_path_factory) -> str:
     corpus = folder / "corpus.txt"
     corpus.write_text("\n".join(s for lang in SENTENCES.values() for s in lang) * 3, encoding="utf-8")
     options = TokenizerTrainOptions(name="tinytok", vocab_size=50, languages=["en", "de"])
-    train_tokenizer([str(corpus)], folder, options)
+    train_tokenizer(read_corpus([str(corpus)]), folder, options)
     return str(folder / "tinytok.model")
 
 

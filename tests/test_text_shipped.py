@@ -13,8 +13,8 @@ import pytest
 
 from mlmm.config import PROJECT_ROOT, TokenizerConfig
 from mlmm.data.synthetic import GENERATOR_VERSION, synthesize
+from mlmm.data.text_corpus import read_corpus
 from mlmm.text import build_tokenizer
-from mlmm.text.corpus import read_corpus
 
 NAME = "mlmm-synth-6l"
 FOLDER = PROJECT_ROOT / "tokenizers"

@@ -9,6 +9,7 @@ import torch
 from text_corpus_helpers import EXAMPLES, write_text_corpus
 
 from mlmm.config import TokenizerConfig
+from mlmm.data.text_corpus import read_corpus
 from mlmm.text import build_tokenizer
 from mlmm.text.protocol import TextTokenizer
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
@@ -23,7 +24,9 @@ TAG_ID = {lang: 4 + i for i, lang in enumerate(LANGS)}
 def model_path(tmp_path_factory):
     folder = tmp_path_factory.mktemp("spm")
     inputs = write_text_corpus(folder)
-    train_tokenizer(inputs, folder, TokenizerTrainOptions(name="tiny6", vocab_size=300, languages=LANGS))
+    train_tokenizer(
+        read_corpus(inputs), folder, TokenizerTrainOptions(name="tiny6", vocab_size=300, languages=LANGS)
+    )
     return folder / "tiny6.model"
 
 
@@ -105,7 +108,7 @@ def test_hf_tokenizer_gives_the_same_ids(tok):
 def test_bpe_model_hf_tokenizer_gives_the_same_ids(tmp_path):
     inputs = write_text_corpus(tmp_path, count=100)
     options = TokenizerTrainOptions(name="bpe6", vocab_size=250, model_type="bpe", languages=LANGS)
-    train_tokenizer(inputs, tmp_path, options)
+    train_tokenizer(read_corpus(inputs), tmp_path, options)
     bpe = build_tokenizer(TokenizerConfig("sentencepiece", str(tmp_path / "bpe6.model"), context_length=24))
     hf = bpe.hf_tokenizer()
     for lang in LANGS:
@@ -156,7 +159,9 @@ def test_unknown_kind_and_missing_model_errors():
 def test_language_without_tag_is_an_error(tmp_path):
     inputs = write_text_corpus(tmp_path, count=50)
     train_tokenizer(
-        inputs, tmp_path, TokenizerTrainOptions(name="en_de", vocab_size=200, languages=["en", "de"])
+        read_corpus(inputs),
+        tmp_path,
+        TokenizerTrainOptions(name="en_de", vocab_size=200, languages=["en", "de"]),
     )
     tok = build_tokenizer(TokenizerConfig("sentencepiece", str(tmp_path / "en_de.model"), context_length=16))
     assert list(tok.language_ids) == ["en", "de"]

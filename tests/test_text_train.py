@@ -10,8 +10,8 @@ import sentencepiece as spm
 from text_corpus_helpers import EXAMPLES, sentences, write_text_corpus
 
 from mlmm.cli.main import main
+from mlmm.data.text_corpus import read_corpus
 from mlmm.data.writer import ShardSink
-from mlmm.text.corpus import read_corpus
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
 
@@ -23,8 +23,8 @@ def run_cli(argv: list[str]) -> int:
 def test_training_twice_gives_identical_files_and_spec_hash(tmp_path, model_type):
     inputs = write_text_corpus(tmp_path, count=150)
     options = TokenizerTrainOptions(name="det", vocab_size=250, model_type=model_type)
-    spec_a = train_tokenizer(inputs, tmp_path / "a", options)
-    spec_b = train_tokenizer(inputs, tmp_path / "b", options)
+    spec_a = train_tokenizer(read_corpus(inputs), tmp_path / "a", options)
+    spec_b = train_tokenizer(read_corpus(inputs), tmp_path / "b", options)
     model_a = (tmp_path / "a" / "det.model").read_bytes()
     assert model_a == (tmp_path / "b" / "det.model").read_bytes()
     assert (tmp_path / "a" / "det.vocab").read_bytes() == (tmp_path / "b" / "det.vocab").read_bytes()
@@ -35,7 +35,9 @@ def test_training_twice_gives_identical_files_and_spec_hash(tmp_path, model_type
 
 def test_spec_records_arguments_inputs_and_counts(tmp_path):
     inputs = write_text_corpus(tmp_path, count=100)
-    spec = train_tokenizer(inputs, tmp_path, TokenizerTrainOptions(name="s", vocab_size=220), command="cmd")
+    spec = train_tokenizer(
+        read_corpus(inputs), tmp_path, TokenizerTrainOptions(name="s", vocab_size=220), command="cmd"
+    )
     assert spec["command"] == "cmd" and spec["sentencepiece_version"] == spm.__version__
     assert spec["samples"] == spec["sentences"] == 6 * 101  # 100 generated lines + 1 example per language
     assert [i["path"] for i in spec["inputs"]] == inputs and all(i["kind"] == "text" for i in spec["inputs"])
@@ -53,7 +55,7 @@ def test_alphabetic_corpus_gets_0_9995_coverage(tmp_path):
     path = tmp_path / "en.txt"
     path.write_text("\n".join(sentences("en", 200)) + "\n", encoding="utf-8")
     spec = train_tokenizer(
-        [str(path)], tmp_path, TokenizerTrainOptions(name="en", vocab_size=35, languages=["en"])
+        read_corpus([str(path)]), tmp_path, TokenizerTrainOptions(name="en", vocab_size=35, languages=["en"])
     )
     assert spec["sentencepiece_trainer_args"]["character_coverage"] == 0.9995
 
@@ -129,7 +131,7 @@ def test_cli_trains_from_shards_and_text(tmp_path):
 
 def test_cli_show_prints_identity_and_pieces(tmp_path, capsys):
     inputs = write_text_corpus(tmp_path, count=60)
-    train_tokenizer(inputs, tmp_path, TokenizerTrainOptions(name="shown", vocab_size=200))
+    train_tokenizer(read_corpus(inputs), tmp_path, TokenizerTrainOptions(name="shown", vocab_size=200))
     argv = ["tokenizer", "show", str(tmp_path / "shown.model"), "--text", EXAMPLES["de"], "--lang", "de"]
     assert run_cli([*argv, "--context-length", "40"]) == 0
     header, line = (json.loads(row) for row in capsys.readouterr().out.splitlines())
@@ -142,13 +144,15 @@ def test_cli_show_prints_identity_and_pieces(tmp_path, capsys):
 def test_failures_name_the_problem(tmp_path, caplog):
     missing = str(tmp_path / "missing.txt")
     with pytest.raises(FileNotFoundError, match="missing.txt"):
-        train_tokenizer([missing], tmp_path, TokenizerTrainOptions(name="x", vocab_size=100))
-    with pytest.raises(ValueError, match="unsupported language 'xx'"):
-        train_tokenizer([missing], tmp_path, TokenizerTrainOptions(name="x", languages=["en", "xx"]))
+        read_corpus([missing])
     tiny = tmp_path / "tiny.txt"
     tiny.write_text("ab ab\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="unsupported language 'xx'"):
+        train_tokenizer(
+            read_corpus([str(tiny)]), tmp_path, TokenizerTrainOptions(name="x", languages=["en", "xx"])
+        )
     with pytest.raises(ValueError, match="sentencepiece training failed.*[Vv]ocabulary size"):
-        train_tokenizer([str(tiny)], tmp_path, TokenizerTrainOptions(name="x", vocab_size=5000))
+        train_tokenizer(read_corpus([str(tiny)]), tmp_path, TokenizerTrainOptions(name="x", vocab_size=5000))
     empty = tmp_path / "empty.txt"
     empty.write_text("\n\n", encoding="utf-8")
     assert run_cli(["tokenizer", "train", "--input", str(empty), "--name", "x", "--vocab-size", "50"]) == 2

@@ -107,6 +107,8 @@ def _languages(items: list[str]) -> list[str]:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from mlmm.data.text_corpus import read_corpus
+    from mlmm.text.languages import parse_languages
     from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
     options = TokenizerTrainOptions(
@@ -121,8 +123,9 @@ def run_train(args: argparse.Namespace) -> int:
         normalization=args.normalization,
     )
     try:
+        corpus = read_corpus(args.input, parse_languages(options.languages), include_qa=options.include_qa)
         spec = train_tokenizer(
-            args.input, args.out, options, command=training_command(args), input_command=args.input_command
+            corpus, args.out, options, command=training_command(args), input_command=args.input_command
         )
     except (ValueError, FileNotFoundError) as exc:
         log.error("tokenizer train: %s", exc)

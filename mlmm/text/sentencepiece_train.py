@@ -24,25 +24,19 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mlmm.text.corpus import Corpus, read_corpus
 from mlmm.text.languages import SUPPORTED_LANGUAGES, contains_cjk, language_tag, parse_languages
 from mlmm.text.sentencepiece_tokenizer import SPECIAL_PIECES
+
+if TYPE_CHECKING:  # the corpus is read by the data layer (mlmm.data.text_corpus); text never imports data
+    from mlmm.data.text_corpus import Corpus
 
 log = logging.getLogger(__name__)
 
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
 ALPHABETIC_COVERAGE = 0.9995
 CJK_COVERAGE = 1.0
-MANIFEST_KEYS = (
-    "generator",
-    "generator_version",
-    "seed",
-    "languages",
-    "captions_per_language",
-    "questions_per_sample",
-)
 
 
 @dataclass
@@ -61,13 +55,14 @@ class TokenizerTrainOptions:
 
 
 def train_tokenizer(
-    inputs: list[str],
+    corpus: Corpus,
     out_dir: str | os.PathLike,
     options: TokenizerTrainOptions,
     command: str | None = None,
     input_command: str | None = None,
 ) -> dict[str, Any]:
-    """Train on ``inputs`` (shard specs / text files), write the three files into ``out_dir``, return the spec.
+    """Train on ``corpus`` (``mlmm.data.text_corpus.read_corpus`` of shard specs / text files, read for
+    ``options.languages``), write the three files into ``out_dir``, return the spec.
 
     ``command`` (the training command line) and ``input_command`` (how the inputs were made, e.g. the
     ``mlmm data synth`` call) are recorded verbatim in the spec.
@@ -75,7 +70,8 @@ def train_tokenizer(
     if options.model_type not in ("unigram", "bpe"):
         raise ValueError(f"model_type must be 'unigram' or 'bpe', got {options.model_type!r}")
     languages = parse_languages(options.languages)
-    corpus = read_corpus(inputs, languages, include_qa=options.include_qa)
+    if not corpus.sentences:
+        raise ValueError("no training sentences in the corpus")
     trainer_args = sentencepiece_arguments(options, languages, corpus.sentences)
     model_bytes = _train_model_bytes(corpus.sentences, trainer_args, options.seed)
 
@@ -86,7 +82,7 @@ def train_tokenizer(
     (out / f"{options.name}.vocab").write_text(vocab_text(model_bytes), encoding="utf-8")
     spec = _spec(options, languages, corpus, trainer_args, model_bytes, command)
     spec["input_command"] = input_command
-    spec["input_manifests"] = shard_manifests(corpus)
+    spec["input_manifests"] = corpus.manifests
     (out / f"{options.name}.json").write_text(
         json.dumps(spec, indent=2, ensure_ascii=False, sort_keys=True) + "\n", encoding="utf-8"
     )
@@ -146,22 +142,6 @@ def vocab_text(model_bytes: bytes) -> str:
         f"{processor.id_to_piece(i)}\t{processor.get_score(i):g}\n" for i in range(processor.get_piece_size())
     )
     return "".join(lines)
-
-
-def shard_manifests(corpus: Corpus) -> dict[str, dict[str, Any]]:
-    """Generator facts from a ``manifest.json`` beside the shards (``mlmm data synth`` writes one), by folder."""
-    found: dict[str, dict[str, Any]] = {}
-    for item in corpus.inputs:
-        folder = Path(item["path"]).parent
-        manifest = folder / "manifest.json"
-        if item["kind"] != "shard" or str(folder) in found or not manifest.is_file():
-            continue
-        try:
-            meta = json.loads(manifest.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        found[str(folder)] = {key: meta[key] for key in MANIFEST_KEYS if key in meta}
-    return found
 
 
 def _spec(

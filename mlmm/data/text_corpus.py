@@ -21,12 +21,21 @@ from typing import Any
 
 from mlmm.data.shardspec import expand_shards, is_remote
 from mlmm.data.writer import sha256_file
+from mlmm.text.languages import SUPPORTED_LANGUAGES
 
 log = logging.getLogger(__name__)
 
 SHARD_SUFFIXES = (".tar", ".tgz", ".tar.gz")
 TEXT_MEMBERS = ("json", "txt")
 UNKNOWN_LANGUAGE = "unknown"  # txt members and text-file lines
+MANIFEST_KEYS = (  # generator facts copied from a manifest.json beside the shards (mlmm data synth writes one)
+    "generator",
+    "generator_version",
+    "seed",
+    "languages",
+    "captions_per_language",
+    "questions_per_sample",
+)
 
 
 @dataclass
@@ -38,17 +47,20 @@ class Corpus:
     skipped: Counter = field(default_factory=Counter)  # reason -> count
     per_language: Counter = field(default_factory=Counter)  # language -> sentences
     inputs: list[dict[str, Any]] = field(default_factory=list)  # {"kind", "path", "sha256"|None}
+    manifests: dict[str, dict[str, Any]] = field(default_factory=dict)  # shard folder -> generator facts
 
 
 def is_shard_url(url: str) -> bool:
     return url.startswith("pipe:") or url.endswith(SHARD_SUFFIXES)
 
 
-def read_corpus(inputs: list[str], languages: list[str], include_qa: bool = True) -> Corpus:
-    """Read every input (shard specs and text files, in order) into one :class:`Corpus`.
+def read_corpus(inputs: list[str], languages: list[str] | None = None, include_qa: bool = True) -> Corpus:
+    """Read every input (shard specs and text files, in order) into one :class:`Corpus`; shard captions in
+    ``languages`` (default: every supported language) are kept.
 
     FileNotFoundError names the first missing local input; ValueError when nothing usable was found.
     """
+    languages = list(SUPPORTED_LANGUAGES) if languages is None else list(languages)
     corpus = Corpus()
     for spec in inputs:
         for url in expand_shards(spec, check_exists=True) if _looks_like_shards(spec) else [spec]:
@@ -61,7 +73,24 @@ def read_corpus(inputs: list[str], languages: list[str], include_qa: bool = True
             f"no training sentences found in {', '.join(inputs)} for languages {','.join(languages)} "
             f"(skipped: {dict(corpus.skipped) or 'nothing'})"
         )
+    corpus.manifests = shard_manifests(corpus)
     return corpus
+
+
+def shard_manifests(corpus: Corpus) -> dict[str, dict[str, Any]]:
+    """Generator facts from a ``manifest.json`` beside the shards, by folder (recorded in tokenizer specs)."""
+    found: dict[str, dict[str, Any]] = {}
+    for item in corpus.inputs:
+        folder = Path(item["path"]).parent
+        manifest = folder / "manifest.json"
+        if item["kind"] != "shard" or str(folder) in found or not manifest.is_file():
+            continue
+        try:
+            meta = json.loads(manifest.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        found[str(folder)] = {key: meta[key] for key in MANIFEST_KEYS if key in meta}
+    return found
 
 
 def _looks_like_shards(spec: str) -> bool:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch.multiprocessing as mp
 from eval_shards import N, answers_for, write_shards
+from gloo_group import gloo_group
 
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval import Evaluator
@@ -142,17 +143,11 @@ def _uneven_cfg(shards) -> EvalConfig:
 
 
 def _worker(rank: int, world: int, port: int, shards: str, out_dir: str) -> None:
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         model = CountingGenerator()
         metrics = Evaluator(_uneven_cfg(shards)).run(model, rank=rank, world_size=world)
         with open(os.path.join(out_dir, f"rank{rank}.json"), "w") as handle:
             json.dump({"metrics": metrics, "calls": model.calls}, handle)
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow

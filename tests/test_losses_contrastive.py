@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.multiprocessing as mp
 import torch.nn.functional as F
+from gloo_group import gloo_group
 
 from mlmm.losses.contrastive import ContrastiveLoss, contrastive_loss
 
@@ -86,9 +87,7 @@ def _loss_and_grads(x, y, modules):
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         x, y, modules = _problem()
         local = slice(rank * BATCH, (rank + 1) * BATCH)
         loss, grads = _loss_and_grads(x[local], y[local], modules)
@@ -100,8 +99,6 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             torch.save(
                 {"loss": loss / world, "grads": [g / world for g in grads]}, os.path.join(out_dir, "dist.pt")
             )
-    finally:
-        dist.destroy_process_group()
 
 
 def _free_port() -> int:

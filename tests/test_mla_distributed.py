@@ -13,6 +13,7 @@ import os
 import pytest
 import torch
 import torch.multiprocessing as mp
+from gloo_group import gloo_group
 from test_mla_model import random_text, tiny_clip
 
 from mlmm.config import RunConfig, TrainConfig
@@ -62,9 +63,7 @@ def _loss_and_grads(objective, batch):
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
     import torch.distributed as dist
 
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         results = {}
         for name in ("mla_le", "mla_nlt"):
             objective, batch = _problem(name)
@@ -75,8 +74,6 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             results[name] = {"loss": loss / world, **{n: g / world for n, g in grads.items()}}
         if rank == 0:
             torch.save(results, os.path.join(out_dir, "dist.pt"))
-    finally:
-        dist.destroy_process_group()
 
 
 @pytest.mark.slow

@@ -1,0 +1,30 @@
+"""A 2-process gloo group for tests that spawn ranks with ``torch.multiprocessing.spawn``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from collections.abc import Iterator
+
+
+@contextlib.contextmanager
+def gloo_group(rank: int, world: int, port: int) -> Iterator[None]:
+    """Join a gloo group on 127.0.0.1:``port`` for the body, then leave the process.
+
+    On success every rank meets at a barrier, destroys the group and exits at once with status 0: under load,
+    the interpreter's own teardown of torch's C++ threads after a gloo group has aborted a spawned rank now and
+    then (``terminate called without an active exception`` with no Python frame, after the rank's work and
+    results were complete), which says nothing about what these tests check. An exception in the body still
+    propagates, so ``mp.spawn`` reports it with its traceback.
+    """
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    yield
+    dist.barrier()
+    dist.destroy_process_group()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -59,10 +59,14 @@ SPACE = "[ \t\u00a0\u2000-\u200a\u3000]"
 SPACES = SPACE + "+"
 NEWLINE = "(?:\r\n?|\n|\u2028|\u2029|\u000b|\u000c|\u0085)"
 SPACENL = f"(?:{SPACE}|{NEWLINE})"
-SGML = r"<\/?[A-Za-z!][^>\r\n]*>"
+# SGML/XML tags as the 3.4.1 jar accepts them (probed): <!..>/<?..> declarations, an opening tag with
+# bare or quoted attributes (name="v" / name='v', never name=v) and an optional "/", or a bare closing tag
+_SGML_NAME = "[A-Za-z][A-Za-z0-9_:.-]*"
+_SGML_ATTR = f"""{_SGML_NAME}(?:[ ]*=[ ]*(?:"[^"\\r\\n]*"|'[^'\\r\\n]*'))?"""
+SGML = f"<(?:[!?][A-Za-z-][^>\\r\\n]*|\\/{_SGML_NAME}[ ]*|{_SGML_NAME}(?:[ ]+{_SGML_ATTR})*[ ]*\\/?[ ]*)>"
 SENTEND = f"{SPACENL}(?:{SPACENL}|[A-Z]|{SGML})"
 SPLET = "&[aeiouAEIOU](?i:acute|grave|uml);"
-WORD = (
+WORD_LETTER = (
     f"(?:{LETTER}|{SPLET}|[\u00ad\u0237-\u024f\u02c2-\u02c5\u02d2-\u02df\u02e5-\u02ff\u0300-\u036f"
     "\u0370-\u037d\u0384\u0385\u03cf\u03f6\u03fc-\u03ff\u0483-\u0487\u04cf\u04f6-\u04ff\u0510-\u0525"
     "\u055a-\u055f\u0591-\u05bd\u05bf\u05c1\u05c2\u05c4\u05c5\u05c7\u0615-\u061a\u063b-\u063f\u064b-\u065e"
@@ -70,8 +74,10 @@ WORD = (
     "\u0900-\u0903\u093c\u093e-\u094e\u0951-\u0955\u0962-\u0963\u0981-\u0983\u09bc-\u09c4\u09c7\u09c8"
     "\u09cb-\u09cd\u09d7\u09e2\u09e3\u0a01-\u0a03\u0a3c\u0a3e-\u0a4f\u0a81-\u0a83\u0abc-\u0acf\u0b82"
     "\u0bbe-\u0bc2\u0bc6-\u0bc8\u0bca-\u0bcd\u0c01-\u0c03\u0c3e-\u0c56\u0d3e-\u0d44\u0d46-\u0d48"
-    "\u0e30-\u0e3a\u0e47-\u0e4e\u0eb1-\u0ebc\u0ec8-\u0ecd])+"
+    "\u0e30-\u0e3a\u0e47-\u0e4e\u0eb1-\u0ebc\u0ec8-\u0ecd])"
 )
+# a word may hold inner . ! ? between letter-initial parts (it.woman, hello!world, bbc.co.uk)
+WORD = f"{WORD_LETTER}(?:{WORD_LETTER}|{DIGIT})*(?:[.!?]{WORD_LETTER}(?:{WORD_LETTER}|{DIGIT})*)*"
 APOS = "(?:['\u0092\u2019]|&apos;)"
 APOSETCETERA = f"(?:{APOS}|[\u0091\u2018\u201b])"
 HYPHEN = "[-_\u058a\u2010\u2011]"
@@ -95,10 +101,11 @@ DOLSIGN2 = "[\u00a2\u00a3\u00a4\u00a5\u0080\u20a0\u20ac\u060b\u0e3f\u20a4\uffe0\
 FULLURL = r"(?i:https?)://[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]"
 LIKELYURL = (
     r"(?:(?:(?i:www)\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})"
-    r"|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){},\-_$]+\.)+(?i:com|net|org|edu)))"
+    r"|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){}\u002c-\u005f$]+\.)+(?i:com|net|org|edu)))"
     r"(?:\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-])?"
 )
-EMAIL = r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00a0]*@(?:[^ \t\n\f\r\"<>|().\u00a0]+\.)+[a-zA-Z]{2,4}"
+EMAIL = r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00a0]*@(?:[^ \t\n\f\r\"<>|().\u00a0]+\.)*[^ \t\n\f\r\"<>|().\u00a0]+"
+TWITTER = f"@[a-zA-Z_][a-zA-Z_0-9]*|#{WORD}"
 ABMONTH = "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
 ABDAYS = "mon|tue|tues|wed|thu|thurs|fri"
 ABSTATE = (
@@ -160,7 +167,7 @@ APOWORD = [
     r"(?i:cont'd\.?|'twas|nor'easter|c'mon|e'er|s'mores|ev'ry|li'l|nat'l)",
 ]
 MISCSYMBOL = (
-    "[\u00a6\u00a7\u00a8\u00a9\u00ac\u00ae\u00af\u00b0-\u00b3\u00b4-\u00ba\u00d7\u00f7\u0387\u05be\u05c0"
+    "[|\\\\\u00a6\u00a7\u00a8\u00a9\u00ac\u00ae\u00af\u00b0-\u00b3\u00b4-\u00ba\u00d7\u00f7\u0387\u05be\u05c0"
     "\u05c3\u05c6\u05f3\u05f4\u0600-\u0603\u0606-\u060a\u060c\u0614\u061b\u061e\u066a\u066d\u0703-\u070d"
     "\u07f6\u07f7\u07f8\u0964\u0965\u0e4f\u2020-\u2023\u2032-\u2038\u2044\u207a-\u207f\u208a-\u208e"
     "\u2100-\u214f\u2116\u2190-\u21ff\u2200-\u22ff\u2300-\u23ff\u2600-\u26ff\u3012\u30fb\uff01-\uff0f"
@@ -190,7 +197,7 @@ _FRACTIONS = {"\u00bc": "1/4", "\u00bd": "1/2", "\u00be": "3/4", "\u2153": "1/3"
 _RULE_SPECS: list[tuple[str, str | None, str]] = [
     # (pattern, trailing context or None, action) in PTBLexer.flex rule order (ties -> earlier rule)
     (_ci("cannot|gimme|gonna|gotta|lemme|wanna|'twas|'tis"), "[^A-Za-z]|$", "assimilation"),
-    (SGML, None, "keep"),
+    (SGML, None, "sgml"),
     ("&(?:MD|mdash|ndash);|[\u0096\u0097\u2013\u2014\u2015]", None, "dash"),
     ("(?i:&amp;)", None, "amp"),
     ("&(?:HT|TL|UR|LR|QC|QL|QR|odq|cdq|#[0-9]+);", None, "keep"),
@@ -199,11 +206,11 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (WORD, None, "word"),
     *[(a, None, "keep") for a in APOWORD],
     (f"{_ci('y')}{APOS}", LETTER, "keep"),
-    (f"#{LETTER}{ALNUM}*", None, "keep"),  # hashtag
     ("[:;]-?[()]", None, "smiley"),
     (FULLURL, None, "keep"),
     (LIKELYURL, None, "keep"),
     (EMAIL, None, "keep"),
+    (TWITTER, None, "keep"),
     (REDAUX, "[^A-Za-z]", "quote_right"),
     (SREDAUX, None, "quote_right"),
     (DATE, None, "keep"),
@@ -229,9 +236,10 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (r"\+", None, "keep"),
     ("[%&\u2030\u2031]", None, "keep"),
     (r"[~^]", None, "keep"),
-    (r"[|\\\x7f]", None, "skip"),
+    ("\x7f", None, "skip"),
     (r"[\[\]{}()]", None, "bracket"),
-    (r"[<>]|&lt;|&gt;", None, "keep"),
+    (r"[<>]|&lt;|&gt;", None, "angle"),
+    ("<<|>>", None, "keep"),
     (r"-+", None, "hyphens"),
     (LDOTS, None, "ellipsis"),
     ("@+|#+|_+", None, "keep"),
@@ -304,6 +312,10 @@ def _lex(text: str) -> list[list[str]]:
             tok = tok.replace(" ", "\u00a0").replace("(", "-LRB-").replace(")", "-RRB-")
         elif action == "smiley":
             tok = tok[:-1] + _BRACKET[tok[-1]]
+        elif action == "sgml":
+            tok = tok.replace(" ", "\u00a0")
+        elif action == "angle":
+            tok = {"&lt;": "<", "&gt;": ">"}.get(tok, tok)
         elif action == "bracket":
             tok = _BRACKET[tok]
         elif action == "hyphens":

@@ -106,32 +106,57 @@ LIKELYURL = (
 )
 EMAIL = r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00a0]*@(?:[^ \t\n\f\r\"<>|().\u00a0]+\.)*[^ \t\n\f\r\"<>|().\u00a0]+"
 TWITTER = f"@[a-zA-Z_][a-zA-Z_0-9]*|#{WORD}"
-ABMONTH = "jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
-ABDAYS = "mon|tue|tues|wed|thu|thurs|fri"
+
+
+def _caseless(pattern: str) -> str:
+    """JFlex ``%caseless`` for a pattern: literal letters match either case, ``[...]`` classes stay as written."""
+    out, i, n = [], 0, len(pattern)
+    while i < n:
+        c = pattern[i]
+        if c == "\\":
+            out.append(pattern[i : i + 2])
+            i += 2
+        elif c == "[":
+            j = pattern.index("]", i + 2)
+            out.append(pattern[i : j + 1])
+            i = j + 1
+        elif c.isalpha() and c.lower() != c.upper():
+            out.append(f"[{c.lower()}{c.upper()}]")
+            i += 1
+        else:
+            out.append(c)
+            i += 1
+    return "".join(out)
+
+
+def _words(words: str) -> str:
+    """``|``-joined caseless alternatives (a ``[X]`` class keeps that letter's case, as in the jar's macros)."""
+    return "(?:" + "|".join(_caseless(w) for w in words.split()) + ")"
+
+
+# Abbreviation classes of the 3.4.1 jar, each entry probed with "W. He", "w. a", "w. 5" and line end:
+# ABBREV1 (normally before lower case: a sentence end too when a capital follows), ABBREV2 (before a
+# capital, never sentence final), ABBREV3 (only before a number: "No. 5" but "no . a").
+ABMONTH = "jan feb mar apr jun jul aug sep sept oct nov dec"
+ABDAYS = "mon tue tues wed thu thurs fri"
 ABSTATE = (
-    "ala|ariz|[A](?i:rk)|calif|colo|conn|dak|del|fla|ga|[I](?i:ll)|ind|kans?|ky|la|[M](?i:ass)|md|mich|minn"
-    "|[M](?i:iss)|mo|mont|neb|nev|okla|[O](?i:re)|pa|penn|tenn|tex|va|vt|[W](?i:ash)|wisc?|wyo"
+    "ala ariz [A]z [A]rk calif colo conn ct dak [D]el fla ga [I]ll ind kans? ky [L]a [M]ass md mich minn [M]iss mo"
+    " mont neb nev okla [O]re [P]a penn tenn [T]ex va vt [W]ash wisc? wyo"
 )
-ABCOMP = "inc|cos?|corp|pp?tys?|ltd|plc|bancorp|dept|bhd|assn|univ|intl|sys"
-ABCOMP2 = "invt|elec|natl|m[ft]g"
-ABNUM = "nos?|prop|ph|tel|est|ext|sq|ft"
-ABPTIT = r"jr|sr|bros|(?:ed|ph)\.d|blvd|rd|esq"
+ABCOMP = "inc cos? corp pp?t[ye]s? ltd plc rt bancorp bhd assn univ intl sys"
+ABNUM = "tel est ext sq"
+ABPTIT = r"jr sr bros (?:ed|ph)\.d blvd rd esq"
 ABTITLE = (
-    "mr|mrs|ms|[M](?i:iss)|drs?|profs?|sens?|reps?|attys?|lt|col|gen|messrs|govs?|adm|rev|maj|sgt|cpl|pvt"
-    "|mt|capt|ste?|ave|pres|lieut|hon|brig|co?mdr|pfc|spc|supts?|det"
+    "mr mrs ms [M]iss drs? profs? sens? reps? attys? lt col gen messrs govs? adm rev maj sgt cpl pvt mt capt"
+    " ste? ave pres lieut hon brig co?mdr pfc spc supts? det mme mlle"
 )
-
-
-def _alt(*parts: str) -> str:
-    return "(?:" + "|".join(parts) + ")"
-
-
-ABBREV1 = _alt(
-    f"(?i:{ABMONTH}|{ABDAYS}|{ABCOMP}|{ABNUM}|{ABPTIT}|etc|al|seq)", f"(?:{ABSTATE})".replace("|", "|")
+ABCOMP2 = "invt elec natl m[ft]g dept ft ph"
+ABBREV1 = _words(f"{ABMONTH} {ABDAYS} {ABSTATE} {ABCOMP} {ABNUM} {ABPTIT} etc al seq bldg") + r"\."
+ABBREV4 = (
+    "(?:" + ACRO + "|" + _words(ABTITLE + r" vs alex wm jos cie a\.k\.a cf treas " + ABCOMP2) + "|[A-Za-z])"
 )
-ABBREV1 = f"(?:(?i:{ABMONTH}|{ABDAYS}|{ABCOMP}|{ABNUM}|{ABPTIT}|etc|al|seq)|(?i:{ABSTATE}))\\."
-ABBREV4 = f"(?:{ACRO}|(?i:{ABTITLE}|vs|alex|wm|jos|cie|a\\.k\\.a|cf|treas|{ABCOMP2})|[A-Za-z])"
 ABBREV2 = ABBREV4 + r"\."
+ABBREV3 = _words("ca figs? prop nos? art pp op") + r"\."
 ACRONYM = ACRO + r"\."
 _ACRONYM_NEXT = (
     "[A]bout|[A]ccording|[A]dditionally|[A]fter|[A]n|[A]|[A]s|[A]t|[B]ut|[E]arlier|[H]e|[H]er|[H]ere"
@@ -139,7 +164,7 @@ _ACRONYM_NEXT = (
     "|[S]ince|[S]o|[S]ome|[S]uch|[T]hat|[T]he|[T]hen|[T]here|[T]hese|[T]hey|[T]his|[W]e|[W]hen|[W]hile"
     "|[W]hat|[Y]et|[Y]ou"
 )
-_ACRONYM_NEXT = "|".join(f"{w[:3]}(?i:{w[3:]})" if len(w) > 3 else w for w in _ACRONYM_NEXT.split("|"))
+_ACRONYM_NEXT = "|".join(_caseless(w) for w in _ACRONYM_NEXT.split("|"))
 PHONE = r"(?:\([0-9]{3}\)[ \u00a0]?|[0-9]{3}[- \u00a0.])[0-9]{3}[- \u00a0.][0-9]{4}"
 LDOTS = r"(?:\.{3,5}|(?:\.[ \u00a0]){2,4}\.|[\u0085\u2026])"
 QUOTES = (
@@ -222,8 +247,12 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (THING3, None, "keep"),
     (DOLSIGN, None, "keep"),
     (DOLSIGN2, None, "currency"),
-    (ACRONYM, f"{SPACES}(?:{_ACRONYM_NEXT}){SPACE}", "push1"),
-    (ABBREV1, SENTEND, "push1"),
+    # an acronym before a sentence-starting word ends the sentence too: "U.S. He" -> u.s. . he; a single
+    # letter there is no abbreviation: "B. He" -> b . he
+    (ACRONYM, f"{SPACES}(?:{_ACRONYM_NEXT}){SPACENL}", "push1"),
+    (r"[A-Za-z]\.", f"{SPACES}(?:{_ACRONYM_NEXT}){SPACENL}", "letter"),
+    (ABBREV1, f"{SENTEND}|\\Z", "push1"),
+    (ABBREV3, f"{SPACE}?{DIGIT}", "keep"),
     (ABBREV1, None, "keep"),
     (ABBREV2, None, "keep"),
     (ABBREV4, SPACE, "keep"),
@@ -292,6 +321,9 @@ def _lex(text: str) -> list[list[str]]:
             back = 3 if tok.lower() in ("cannot", "'twas") else 2
             pos -= back
             tok = tok[:-back]
+        elif action == "letter":
+            pos -= len(tok) - 1
+            tok = tok[0]
         elif action == "push1":
             pos -= 1
         elif action == "dash":

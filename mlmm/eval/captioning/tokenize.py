@@ -105,7 +105,7 @@ LIKELYURL = (
     r"(?:\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-])?"
 )
 EMAIL = r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00a0]*@(?:[^ \t\n\f\r\"<>|().\u00a0]+\.)*[^ \t\n\f\r\"<>|().\u00a0]+"
-TWITTER = f"@[a-zA-Z_][a-zA-Z_0-9]*|#{WORD}"
+TWITTER = f"@[a-zA-Z_][a-zA-Z_0-9]*|#{WORD_LETTER}(?:{WORD_LETTER}|{DIGIT})*"
 
 
 def _caseless(pattern: str) -> str:
@@ -165,6 +165,8 @@ _ACRONYM_NEXT = (
     "|[W]hat|[Y]et|[Y]ou"
 )
 _ACRONYM_NEXT = "|".join(_caseless(w) for w in _ACRONYM_NEXT.split("|"))
+# what follows an acronym that ends a sentence: spaces or line breaks, then a sentence starter or a tag
+_SENTENCE_STARTER = f"{SPACENL}+(?:(?:{_ACRONYM_NEXT}){SPACENL}|{SGML})"
 PHONE = r"(?:\([0-9]{3}\)[ \u00a0]?|[0-9]{3}[- \u00a0.])[0-9]{3}[- \u00a0.][0-9]{4}"
 LDOTS = r"(?:\.{3,5}|(?:\.[ \u00a0]){2,4}\.|[\u0085\u2026])"
 QUOTES = (
@@ -249,8 +251,8 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (DOLSIGN2, None, "currency"),
     # an acronym before a sentence-starting word ends the sentence too: "U.S. He" -> u.s. . he; a single
     # letter there is no abbreviation: "B. He" -> b . he
-    (ACRONYM, f"{SPACES}(?:{_ACRONYM_NEXT}){SPACENL}", "push1"),
-    (r"[A-Za-z]\.", f"{SPACES}(?:{_ACRONYM_NEXT}){SPACENL}", "letter"),
+    (ACRONYM, _SENTENCE_STARTER, "push1"),
+    (r"[A-Za-z]\.", _SENTENCE_STARTER, "letter"),
     (ABBREV1, f"{SENTEND}|\\Z", "push1"),
     (ABBREV3, f"{SPACE}?{DIGIT}", "keep"),
     (ABBREV1, None, "keep"),
@@ -330,8 +332,8 @@ def _lex(text: str) -> list[list[str]]:
             tok = "--"
         elif action == "amp":
             tok = re.sub("(?i:&amp;)", "&", tok)
-        elif action == "word":
-            tok = tok.replace("\u00ad", "")
+        elif action == "word":  # soft hyphens removed; a word of soft hyphens only becomes "-"
+            tok = tok.replace("\u00ad", "") or "-"
         elif action in ("quote_left", "quote_right"):
             tok = _latex_quotes(tok, action == "quote_left")
         elif action == "frac":

@@ -86,7 +86,7 @@ THING = f"(?:[dDoOlL]{APOSETCETERA}{ALNUM})?{ALNUM}+(?:{HYPHEN}(?:[dDoOlL]{APOSE
 THINGA = "[A-Z]+(?:(?:[+&]|&amp;)[A-Z]+)+"
 THING3 = r"[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}(?:\\?\/[A-Za-z0-9]+(?:-[A-Za-z]+){0,2}){1,2}"
 ACRO = r"(?:[A-Za-z](?:\.[A-Za-z])+|(?i:canada|sino|korean|eu|japan|non)-(?i:u)\.(?i:s)|(?i:u\.s\.-(?:u\.k|u\.s\.s\.r)))"
-HTHING = f"[A-Za-z0-9][A-Za-z0-9.,\u00ad]*(?:-(?:[A-Za-z0-9\u00ad]+|{ACRO}\\.))+"
+HTHING = f"[A-Za-z0-9][A-Za-z0-9.,\u00ad]*(?:-(?:{ACRO}\\.|[A-Za-z0-9\u00ad]+))+"
 REDAUX = f"{APOS}(?:[msdMSD]|{_ci('re|ve|ll')})"
 SWORD = "[A-Za-z\u00ad]*[A-MO-Za-mo-z]\u00ad*"
 SREDAUX = f"{_ci('n')}{APOSETCETERA}{_ci('t')}"
@@ -98,13 +98,24 @@ FRAC = f"(?:{DIGIT}{{1,4}}[- \u00a0])?{DIGIT}{{1,4}}(?:\\\\?\\/|\u2044){DIGIT}{{
 FRAC2 = "[\u00bc\u00bd\u00be\u2153-\u215e]"
 DOLSIGN = r"(?:[A-Z]*\$|#)"
 DOLSIGN2 = "[\u00a2\u00a3\u00a4\u00a5\u0080\u20a0\u20ac\u060b\u0e3f\u20a4\uffe0\uffe1\uffe5\uffe6]"
-FULLURL = r"(?i:https?)://[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]"
-LIKELYURL = (
+FULLURL = r"(?i:https?)://[^ \t\n\f\r\"<>|(){}]+[^ \t\n\f\r\"<>|.!?(){},-]"
+# the host part, then an optional path; "\u002c-\u005f" is the jar's own class ",-_", a RANGE in JFlex
+# (it excludes digits, capitals, ":", "/", "@" ...), so "ftp://files.net" is only "files.net" there
+_LIKELYURL_HOST = (
     r"(?:(?:(?i:www)\.(?:[^ \t\n\f\r\"<>|.!?(){},]+\.)+[a-zA-Z]{2,4})"
     r"|(?:(?:[^ \t\n\f\r\"`'<>|.!?(){}\u002c-\u005f$]+\.)+(?i:com|net|org|edu)))"
-    r"(?:\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-])?"
 )
-EMAIL = r"[a-zA-Z0-9][^ \t\n\f\r\"<>|()\u00a0]*@(?:[^ \t\n\f\r\"<>|().\u00a0]+\.)*[^ \t\n\f\r\"<>|().\u00a0]+"
+_LIKELYURL_PATH = r"\/[^ \t\n\f\r\"<>|()]+[^ \t\n\f\r\"<>|.!?(){},-]"
+# smileys (":d", ";-)", "=p", "<:)"), only where no letter or digit follows
+SMILEY = r"[<>]?[:;=][-o*']?[()DPdpO\\{@|\[\]]"
+ASIANSMILEY = (  # ^_^ -_- '_' (^^) (-.-) (^-^) ...
+    r"[-^x=~<>']_[-^x=~<>']|\([-^x=~<>'][_.]?[-^x=~<>']\)|\([\^x=~<>']-[\^x=~<>'`]\)"
+)
+PROG_LANGS = r"[cC][+][+]|[cCfF]#"
+EMAIL = (
+    r"(?:&lt;|<)?[a-zA-Z0-9][^ \t\n\f\r\"<>|(){}\u00a0]*@(?:[^ \t\n\f\r\"<>|(){}.\u00a0]+\.)*"
+    r"[^ \t\n\f\r\"<>|(){}.\u00a0]+(?:&gt;|>)?"
+)
 TWITTER = f"@[a-zA-Z_][a-zA-Z_0-9]*|#{WORD_LETTER}(?:{WORD_LETTER}|{DIGIT})*"
 
 
@@ -158,6 +169,11 @@ ABBREV4 = (
 ABBREV2 = ABBREV4 + r"\."
 ABBREV3 = _words("ca figs? prop nos? art pp op") + r"\."
 ACRONYM = ACRO + r"\."
+# file names: the jar keeps "10am.c", "1.pdf", "1a.b.c" whole; the extensions it knows (probed one by one)
+FILENAME = r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*\." + _words(
+    "bat bmp c class cpp doc docx exe gif gz h htm html jar java jpeg jpg mp3 pdf php pl png ppt ps py sql tar"
+    " txt wav x xml zip"
+)
 _ACRONYM_NEXT = (
     "[A]bout|[A]ccording|[A]dditionally|[A]fter|[A]n|[A]|[A]s|[A]t|[B]ut|[E]arlier|[H]e|[H]er|[H]ere"
     "|[H]owever|[I]f|[I]n|[I]t|[L]ast|[M]any|[M]ore|[M]r\\.|[M]s\\.|[N]ow|[O]nce|[O]ne|[O]ther|[O]ur|[S]he"
@@ -166,12 +182,17 @@ _ACRONYM_NEXT = (
 )
 _ACRONYM_NEXT = "|".join(_caseless(w) for w in _ACRONYM_NEXT.split("|"))
 # what follows an acronym that ends a sentence: spaces or line breaks, then a sentence starter or a tag
-_SENTENCE_STARTER = f"{SPACENL}+(?:(?:{_ACRONYM_NEXT}){SPACENL}|{SGML})"
-PHONE = r"(?:\([0-9]{3}\)[ \u00a0]?|[0-9]{3}[- \u00a0.])[0-9]{3}[- \u00a0.][0-9]{4}"
+_SENTENCE_STARTER = f"{SPACENL}+(?:{_ACRONYM_NEXT}|{SGML}){SPACENL}"
+PHONE = (
+    r"(?:\([0-9]{2,3}\)[ \u00a0]?|(?:\+\+?)?(?:[0-9]{2,4}[- \u00a0])?[0-9]{2,4}[- \u00a0])[0-9]{3,4}[- \u00a0]?[0-9]{3,5}"
+    r"|(?:(?:\+\+?)?[0-9]{2,4}\.)?[0-9]{2,4}\.[0-9]{3,4}\.[0-9]{3,5}"
+)
 LDOTS = r"(?:\.{3,5}|(?:\.[ \u00a0]){2,4}\.|[\u0085\u2026])"
 QUOTES = (
-    f"(?:{APOS}|''|[`\u2018\u2019\u201a\u201b\u201c\u201d\u0091\u0092\u0093\u0094\u201e\u201f\u2039\u203a"
-    "\u00ab\u00bb]{1,2})"
+    "(?:[`\u2018\u2019\u201a\u201b\u201c\u201d\u0091\u0092\u0093\u0094\u201e\u201f\u2039\u203a"
+    "\u00ab\u00bb]{1,2}|''|"
+    + APOS
+    + ")"  # the two-character forms first: re takes the first alternative that fits
 )
 DBLQUOT = '(?:"|&quot;)'
 TBSPEC = (
@@ -224,6 +245,7 @@ _FRACTIONS = {"\u00bc": "1/4", "\u00bd": "1/2", "\u00be": "3/4", "\u2153": "1/3"
 _RULE_SPECS: list[tuple[str, str | None, str]] = [
     # (pattern, trailing context or None, action) in PTBLexer.flex rule order (ties -> earlier rule)
     (_ci("cannot|gimme|gonna|gotta|lemme|wanna|'twas|'tis"), "[^A-Za-z]|$", "assimilation"),
+    (PROG_LANGS, None, "keep"),
     (SGML, None, "sgml"),
     ("&(?:MD|mdash|ndash);|[\u0096\u0097\u2013\u2014\u2015]", None, "dash"),
     ("(?i:&amp;)", None, "amp"),
@@ -233,14 +255,18 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (WORD, None, "word"),
     *[(a, None, "keep") for a in APOWORD],
     (f"{_ci('y')}{APOS}", LETTER, "keep"),
-    ("[:;]-?[()]", None, "smiley"),
+    (SMILEY, "[^A-Za-z0-9]", "smiley"),
+    (ASIANSMILEY, None, "smiley"),
     (FULLURL, None, "keep"),
-    (LIKELYURL, None, "keep"),
+    # longest match as JFlex: with a path if one fits (re alone stops at the first host that matches)
+    (_LIKELYURL_HOST + _LIKELYURL_PATH, None, "keep"),
+    (_LIKELYURL_HOST, None, "keep"),
     (EMAIL, None, "keep"),
     (TWITTER, None, "keep"),
     (REDAUX, "[^A-Za-z]", "quote_right"),
     (SREDAUX, None, "quote_right"),
     (DATE, None, "keep"),
+    (FILENAME, None, "keep"),
     (NUMBER, None, "word"),
     (SUBSUPNUM, None, "keep"),
     (FRAC, None, "frac"),
@@ -253,9 +279,13 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     # letter there is no abbreviation: "B. He" -> b . he
     (ACRONYM, _SENTENCE_STARTER, "push1"),
     (r"[A-Za-z]\.", _SENTENCE_STARTER, "letter"),
-    (ABBREV1, f"{SENTEND}|\\Z", "push1"),
-    (ABBREV3, f"{SPACE}?{DIGIT}", "keep"),
-    (ABBREV1, None, "keep"),
+    # ABBREV1: a sentence end too before SENTEND or at the end of the text; otherwise kept, with any two
+    # characters of trailing context (so "Oct.-x" is oct. - x: a tie with the 6-character HTHING, won by
+    # this earlier rule, while "Oct.-la" stays one HTHING)
+    (ABBREV1, SENTEND, "push1"),
+    (ABBREV1, "[\\s\\S]{2}", "keep"),
+    (ABBREV3, f"{SPACENL}?{DIGIT}", "keep"),
+    (ABBREV1, None, "push1"),
     (ABBREV2, None, "keep"),
     (ABBREV4, SPACE, "keep"),
     (ACRO, SPACENL, "keep"),
@@ -344,8 +374,8 @@ def _lex(text: str) -> list[list[str]]:
             tok = _currency(tok)
         elif action == "phone":
             tok = tok.replace(" ", "\u00a0").replace("(", "-LRB-").replace(")", "-RRB-")
-        elif action == "smiley":
-            tok = tok[:-1] + _BRACKET[tok[-1]]
+        elif action == "smiley":  # only round brackets are escaped inside a smiley
+            tok = tok.replace("(", "-LRB-").replace(")", "-RRB-")
         elif action == "sgml":
             tok = tok.replace(" ", "\u00a0")
         elif action == "angle":

@@ -142,7 +142,8 @@ def _caseless(pattern: str) -> str:
 
 def _words(words: str) -> str:
     """``|``-joined caseless alternatives (a ``[X]`` class keeps that letter's case, as in the jar's macros)."""
-    return "(?:" + "|".join(_caseless(w) for w in words.split()) + ")"
+    # longest first: re takes the first alternative that fits, JFlex the longest
+    return "(?:" + "|".join(_caseless(w) for w in sorted(words.split(), key=len, reverse=True)) + ")"
 
 
 # Abbreviation classes of the 3.4.1 jar, each entry probed with "W. He", "w. a", "w. 5" and line end:
@@ -169,7 +170,8 @@ ABBREV4 = (
 ABBREV2 = ABBREV4 + r"\."
 ABBREV3 = _words("ca figs? prop nos? art pp op") + r"\."
 ACRONYM = ACRO + r"\."
-# file names: the jar keeps "10am.c", "1.pdf", "1a.b.c" whole; the extensions it knows (probed one by one)
+# file names: the jar keeps "10am.c", "1.pdf", "1a.b.c" whole before a space, line break or . ? ! , (the
+# extensions it knows, probed one by one)
 FILENAME = r"[A-Za-z0-9]+(?:\.[A-Za-z0-9]+)*\." + _words(
     "bat bmp c class cpp doc docx exe gif gz h htm html jar java jpeg jpg mp3 pdf php pl png ppt ps py sql tar"
     " txt wav x xml zip"
@@ -266,7 +268,7 @@ _RULE_SPECS: list[tuple[str, str | None, str]] = [
     (REDAUX, "[^A-Za-z]", "quote_right"),
     (SREDAUX, None, "quote_right"),
     (DATE, None, "keep"),
-    (FILENAME, None, "keep"),
+    (FILENAME, f"{SPACENL}|[.?!,]", "keep"),
     (NUMBER, None, "word"),
     (SUBSUPNUM, None, "keep"),
     (FRAC, None, "frac"),

@@ -4,8 +4,9 @@
 abbreviations (known and unknown), initials, single letters, numbers (decimals, thousands, times,
 fractions, signs, ordinals, percentages, currency), quotes of every kind, apostrophes and contractions,
 hyphens and dashes, brackets, slashes, ampersands, URLs / e-mails, ellipses and unicode (accents, CJK,
-emoji, non-breaking and other spaces, symbols). Used by the differential test Python PTB vs Stanford jar;
-the parity test draws captions from a held-out seed.
+emoji, non-breaking and other spaces, symbols). Used by the differential test Python PTB vs Stanford jar
+(seed 1 for tuning, 424242 and 8675309 held out; equality asserted on all three, no class excluded); the
+metric parity test draws captions from a held-out seed.
 """
 
 from __future__ import annotations

@@ -97,11 +97,13 @@ def test_all_metrics_with_meteor_equal_pycocoevalcap():
 
 
 @needs_java
-@pytest.mark.xfail(strict=True, reason="ptb-python is not yet equal to the jar on every input (see below)")
 def test_python_ptb_rules_equal_the_stanford_jar_on_the_sentence_bank():
     from mlmm.eval.captioning.java import ptb_tokenize_java
+    from mlmm.eval.captioning.tokenize import ptb_tokenize_lines
 
-    assert [ptb_tokenize(s) for s in SENTENCES] == ptb_tokenize_java(SENTENCES)
+    java = ptb_tokenize_java(SENTENCES)
+    assert [ptb_tokenize(s) for s in SENTENCES] == java  # one caption at a time
+    assert ptb_tokenize_lines(SENTENCES) == java  # the batch, lexed as the jar lexes its file
 
 
 def test_ptb_rules_by_example():
@@ -239,23 +241,36 @@ needs_jar = pytest.mark.skipif(
     not __import__("mlmm.eval.captioning.java", fromlist=["x"]).ptb_java_available(),
     reason="needs Java and pycocoevalcap's stanford-corenlp-3.4.1.jar (the reference tokenizer)",
 )
-# Known gap: ptb-python differed from the jar on 956 of these 6000 sentences (seed 1) when the default
-# became ptb-java (rule classes still wrong: dotted/"!"/"?" words kept whole by the jar, some URL/e-mail
-# and abbreviation-before-capital cases). The bound only ratchets down; ptb-python warns when used.
-KNOWN_MISMATCHES = 956
+# Seed 1 is the seed the rules were tuned on (with seeds 5, 7, 8, 9, 11 at 30000 sentences each).
+# Seed 424242 was held out until the rules were final: its first run found 1 differing sentence of 6000
+# ("T.H. G.": an acronym lost a tie to a file name), fixed as a rule-order class, so seed 8675309 was
+# then drawn as a fresh held-out seed and run once, after that fix.
+DIFFERENTIAL_SEEDS = {"tuning": 1, "first held-out": 424242, "fresh held-out": 8675309}
+DIFFERENTIAL_SENTENCES = 6000
 
 
 @needs_jar
-def test_differential_python_ptb_vs_the_jar_on_generated_sentences():
+def test_differential_python_ptb_equals_the_jar_on_generated_sentences():
     from mlmm.eval.captioning.java import ptb_tokenize_java
     from mlmm.eval.captioning.tokenize import ptb_tokenize_lines
 
-    sentences = _generator().generate(6000, seed=1)
-    java = ptb_tokenize_java(sentences)  # one JVM
-    python = ptb_tokenize_lines(sentences)
-    assert len(java) == len(python) == 6000
-    mismatches = sum(a != b for a, b in zip(java, python))
-    assert mismatches <= KNOWN_MISMATCHES, f"ptb-python regressed: {mismatches} mismatches"
+    per_seed = {
+        name: _generator().generate(DIFFERENTIAL_SENTENCES, seed) for name, seed in DIFFERENTIAL_SEEDS.items()
+    }
+    sentences = [s for batch in per_seed.values() for s in batch]
+    java = ptb_tokenize_java(sentences)  # ONE JVM for both seeds
+    python_all = ptb_tokenize_lines(sentences)  # the same document the jar lexes
+    assert len(java) == len(python_all) == len(sentences)
+    offset = 0
+    for name, batch in per_seed.items():
+        expected, python = java[offset : offset + len(batch)], python_all[offset : offset + len(batch)]
+        offset += len(batch)
+        differing = [(s, j, p) for s, j, p in zip(batch, expected, python) if j != p]
+        shown = "\n".join(f"  {s!r}\n    jar:    {j!r}\n    python: {p!r}" for s, j, p in differing[:5])
+        assert python == expected, (
+            f"ptb-python differs from the jar on {len(differing)} of {len(batch)} sentences "
+            f"(seed {DIFFERENTIAL_SEEDS[name]}, {name}), first ones:\n{shown}"
+        )
 
 
 @needs_jar

@@ -21,6 +21,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from mlmm.eval.captioning.punctuation import PUNCTUATIONS
+
 
 class JavaToolError(RuntimeError):
     """A Java-based metric cannot run (no Java, or no jar)."""
@@ -120,9 +122,8 @@ def ptb_tokenize_java(texts: list[str]) -> list[str]:
     Exactly what pycocoevalcap does: the captions (newlines replaced by spaces) are joined by ``\\n``
     into a UTF-8 temporary file, tokenised by ``edu.stanford.nlp.process.PTBTokenizer
     -preserveLines -lowerCase``; each output line is ``rstrip``-ed, split on single spaces and the
-    tokens in :data:`~mlmm.eval.captioning.tokenize.PUNCTUATIONS` are dropped.
+    tokens in :data:`~mlmm.eval.captioning.punctuation.PUNCTUATIONS` are dropped.
     """
-    from mlmm.eval.captioning.tokenize import PUNCTUATIONS
 
     if not texts:
         return []

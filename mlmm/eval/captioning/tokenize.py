@@ -33,11 +33,9 @@ import re
 import unicodedata
 from collections.abc import Callable
 
-log = logging.getLogger(__name__)
+from mlmm.eval.captioning.punctuation import PUNCTUATIONS  # noqa: F401 (re-exported)
 
-PUNCTUATIONS = frozenset(
-    ["''", "'", "``", "`", "-LRB-", "-RRB-", "-LCB-", "-RCB-", ".", "?", "!", ",", ":", "-", "--", "...", ";"]
-)
+log = logging.getLogger(__name__)
 
 
 def _char_class(predicate: Callable[[str], bool]) -> str:

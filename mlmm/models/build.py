@@ -126,4 +126,10 @@ def build_transforms(cfg: RunConfig) -> SampleTransforms:
         tokenizer=tokenizer,
         pivot_tokenizer=pivot,
         languages=list(cfg.model.languages),
+        num_labels=head_num_labels(cfg.model),
     )
+
+
+def head_num_labels(cfg: ModelConfig) -> int:
+    """Size of the multi-hot LABELS vector: a head's ``settings.num_labels`` (hashing), else 0 (no labels)."""
+    return int(getattr(cfg.head.settings, "num_labels", 0)) if cfg.head is not None else 0

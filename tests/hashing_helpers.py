@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import torch
 
-from mlmm.config import DataConfig, DatasetConfig, HeadConfig, ModelConfig, RunConfig, TowerConfig, TrainConfig
+from mlmm.config import (
+    DataConfig,
+    DatasetConfig,
+    HeadConfig,
+    ModelConfig,
+    RunConfig,
+    TowerConfig,
+    TrainConfig,
+)
 from mlmm.models.build import build_model
 from mlmm.models.export import export_model
 from mlmm.settings import HashingLoss, HashingSettings
@@ -16,7 +24,9 @@ def tiny_clip_export(directory) -> str:
     return str(export_model(build_model(cfg.model), cfg, directory))
 
 
-def hashing_cfg(init_from: str, backbone: str = "frozen", loss: HashingLoss | None = None, **settings) -> RunConfig:
+def hashing_cfg(
+    init_from: str, backbone: str = "frozen", loss: HashingLoss | None = None, **settings
+) -> RunConfig:
     s = HashingSettings(**{"bits": 16, "num_labels": 5, "hidden": 32, "fusion_width": 32, "fusion_heads": 2,
                            "dropout": 0.0, **settings})  # fmt: skip
     head = HeadConfig(kind="hashing", backbone=backbone, settings=s)

@@ -35,7 +35,9 @@ def setup(tmp_path_factory):
 
 
 def _split(codes: CodeSet, rows: slice) -> CodeSet:
-    return CodeSet(codes.codes[rows], codes.bits, codes.ids[rows], labels=codes.labels[rows], source=f"rows {rows}")
+    return CodeSet(
+        codes.codes[rows], codes.bits, codes.ids[rows], labels=codes.labels[rows], source=f"rows {rows}"
+    )
 
 
 def test_search_and_faiss_rank_exactly_as_the_evaluator_scores(setup):
@@ -48,9 +50,13 @@ def test_search_and_faiss_rank_exactly_as_the_evaluator_scores(setup):
     for direction, query, db in (("i2t", images, texts), ("t2i", texts, images)):
         q, d = _split(query, slice(0, QUERIES)), _split(db, slice(QUERIES, N))
         ours = search(q, d)
-        assert ranking_map_all(q, d, ours) == pytest.approx(scored[f"hashing/h/{BITS}bit/{direction}/map_all"], abs=1e-12)
+        assert ranking_map_all(q, d, ours) == pytest.approx(
+            scored[f"hashing/h/{BITS}bit/{direction}/map_all"], abs=1e-12
+        )
         theirs = faiss_search(faiss_index(d), q, len(d))
-        assert np.array_equal(ours.indices, theirs.indices) and np.array_equal(ours.distances, theirs.distances)
+        assert np.array_equal(ours.indices, theirs.indices) and np.array_equal(
+            ours.distances, theirs.distances
+        )
         top = faiss_search(faiss_index(d), q, 5)  # a cut inside a run of ties keeps the lowest indices
         assert np.array_equal(top.indices, ours.indices[:, :5])
         assert (np.diff(ours.distances, axis=1) == 0).any()  # ties were exercised
@@ -65,18 +71,39 @@ def test_ties_are_broken_by_database_index_everywhere():
     labels = np.array([[1, 0], [0, 1], [1, 0], [0, 1], [0, 1]], np.float32)
     evaluated = hashing_evaluation(pm1[:1], pm1, labels[:1], labels, variants=("map_all",), curves=False)
     db.labels, query.labels = labels, labels[:1]
-    assert ranking_map_all(query, db, search(query, db)) == pytest.approx(evaluated.metrics["map_all"], abs=1e-15)
+    assert ranking_map_all(query, db, search(query, db)) == pytest.approx(
+        evaluated.metrics["map_all"], abs=1e-15
+    )
 
 
 def test_cli_encode_search_faiss_and_width_mismatch(setup, tmp_path, capsys):
     _, shards, export = setup
     img, txt = tmp_path / "img.npz", tmp_path / "txt.npz"
-    assert main(["hash", "encode", "--checkpoint", export, "--shards", *shards, "--out", str(img), "--float"]) == 0
+    assert (
+        main(["hash", "encode", "--checkpoint", export, "--shards", *shards, "--out", str(img), "--float"])
+        == 0
+    )
     assert main(["hash", "encode", "--checkpoint", export, "--shards", *shards, "--modality", "text",
                  "--lang", "de", "--out", str(txt)]) == 0  # fmt: skip
     assert load_codes(img).floats.shape == (N, BITS) and load_codes(txt).lang == "de"
     capsys.readouterr()
-    assert main(["hash", "search", "--query", str(txt), "--db", str(img), "--top", "3", "--out", str(tmp_path / "r.json")]) == 0
+    assert (
+        main(
+            [
+                "hash",
+                "search",
+                "--query",
+                str(txt),
+                "--db",
+                str(img),
+                "--top",
+                "3",
+                "--out",
+                str(tmp_path / "r.json"),
+            ]
+        )
+        == 0
+    )
     mlmm_map = json.loads(capsys.readouterr().out)["map_all"]
     assert main(["hash", "faiss", "--codes", str(img), "--out", str(tmp_path / "img.faissbin")]) == 0
     capsys.readouterr()

@@ -54,7 +54,10 @@ def _worker(rank: int, world: int, port: int, out_dir: str, export: str) -> None
         for tensor in (loss, *grads.values()):
             dist.all_reduce(tensor)  # the engine averages over ranks
         if rank == 0:
-            torch.save({"loss": loss / world, **{n: g / world for n, g in grads.items()}}, os.path.join(out_dir, "dist.pt"))
+            torch.save(
+                {"loss": loss / world, **{n: g / world for n, g in grads.items()}},
+                os.path.join(out_dir, "dist.pt"),
+            )
     finally:
         dist.destroy_process_group()
 

@@ -47,7 +47,31 @@ FAMILY_SETTINGS: dict[str, type] = {
 
 # ----------------------------------------------------------------------------------------- model.head.settings
 
-HEAD_SETTINGS: dict[str, type] = {}  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
+
+@dataclass
+class HashingSettings:
+    """``model.head.kind: hashing`` (``mlmm/models/heads/hashing.py``): a hash layer per modality giving
+    ``bits``-bit codes (tanh in training, ``x >= 0 -> +1`` at inference).
+
+    ``design``: ``plain`` = an MLP on the pooled embeddings (ViT2CMH family); ``fusion`` = a transformer
+    encoder over the backbone's token/patch features before hashing (fine-grained CMH); ``text_guided`` =
+    ``fusion`` + text tokens querying the image patches through cross-attention, with a matching logit that
+    the objective's BCE term trains (text-guided image semantic fusion).
+    """
+
+    bits: int = 64
+    design: Literal["plain", "fusion", "text_guided"] = "plain"
+    hidden: int = 512  # width of the hash MLP's hidden layer
+    num_labels: int = 0  # multi-hot LABELS size the data pipeline emits (0 = unlabelled pairs)
+    fusion_width: int = 256  # fusion / text_guided: transformer width
+    fusion_layers: int = 1
+    fusion_heads: int = 4
+    dropout: float = 0.1
+
+
+HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
+    "hashing": HashingSettings,
+}
 
 # ------------------------------------------------------------------------------------------------ train.loss
 
@@ -94,9 +118,25 @@ class ImageTextLoss(InfoNCESettings):
     contrastive_weight: float = 1.0
 
 
+@dataclass
+class HashingLoss(InfoNCESettings):
+    """``hashing`` (``mlmm/objectives/hashing.py``): the weighted sum of the hashing losses in
+    ``mlmm/losses/`` on the head's continuous codes. ``supervision``: ``labels`` (multi-hot, similar = share
+    >= 1 label; needs ``model.head.settings.num_labels`` and ``labels`` in ``data.train.modalities``) or
+    ``pairs`` (unlabelled pairs: similar = the same sample)."""
+
+    supervision: Literal["labels", "pairs"] = "labels"
+    pairwise_weight: float = 1.0  # DCMH pairwise likelihood
+    contrastive_weight: float = 0.0  # InfoNCE on codes (pair identity), keys gathered across ranks
+    quantization_weight: float = 0.1  # ||B - F||^2
+    balance_weight: float = 0.01  # bit balance
+    matching_weight: float = 1.0  # text_guided design: BCE on the matching logits
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
     "mla_nlt": TeacherLoss,
     "mla_le": ImageTextLoss,
+    "hashing": HashingLoss,
 }

@@ -22,6 +22,7 @@ SUBCOMMAND_MODULES = (
     "mlmm.cli.bench",
     "mlmm.cli.quickstart",
     "mlmm.cli.mla",
+    "mlmm.cli.hash",
 )
 
 

@@ -17,6 +17,11 @@ reused from a run without a record), ``primary`` = MLA (NLT+LE) mean t2i R@1; ``
 language t2i R@1 of MLA after NLT and after LE, M-CLIP, the English-CLIP baseline and chance, then trainable
 parameters and wall time per model. With ``--reuse``, a stage whose export and metrics already exist in ``DIR``
 is not trained again (e.g. MLA alone from a cached CLIP).
+
+``--model hashing`` adds ``hashing_{16,32,64}.yaml`` -> ``DIR/hashing_<bits>``: plain hashing heads on the
+frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all`` and
+the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
+i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import argparse
 from pathlib import Path
 
 from mlmm.quickstart.entry import Settings
-from mlmm.quickstart.families import run_mclip, run_mla
+from mlmm.quickstart.families import run_hashing, run_mclip, run_mla
 from mlmm.quickstart.stages import STAGES
 
 MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "mclip": (run_mclip, "English CLIP -> M-CLIP (default)"),
     "mla": (run_mla, "also MLA (NLT + LE) from the English CLIP, beside M-CLIP"),
+    "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
 }
 
 

@@ -22,5 +22,10 @@ def evaluate_model(
     from mlmm.models.inference import InferenceModel
 
     device = next(model.parameters()).device
-    encoder = InferenceModel(model, transforms, device=device, batch_size=cfg.eval.batch_size)
+    if cfg.model.head is not None:  # a head is scored through its own predictor (e.g. hashing codes)
+        from mlmm.models.heads import head_family
+
+        encoder = head_family(cfg.model.head).predictor(model, transforms, device)
+    else:
+        encoder = InferenceModel(model, transforms, device=device, batch_size=cfg.eval.batch_size)
     return Evaluator(cfg.eval).run(encoder, rank=rank, world_size=world_size, output_dir=out_dir)

@@ -52,7 +52,7 @@ def encode_gallery(bench: BenchmarkConfig, model: Any, batch_size: int, rank: in
     return meta, np.stack(rows).astype(np.float32)
 
 
-def _texts_for(meta: BenchmarkMeta, lang: str, first_only: bool) -> tuple[list[int], list[str], list[int]]:
+def texts_for(meta: BenchmarkMeta, lang: str, first_only: bool) -> tuple[list[int], list[str], list[int]]:
     """(sample indices with captions in ``lang``, captions, caption -> position in that index list)."""
     samples, texts, owner = [], [], []
     for i, caps in enumerate(meta.captions):
@@ -79,7 +79,7 @@ def run_retrieval(
     meta, gallery = encode_gallery(bench, model, batch_size, rank, world_size)
     per_lang: dict[str, dict[str, float]] = {}
     for lang in bench.languages:
-        samples, texts, owner = _texts_for(meta, lang, first_only=False)
+        samples, texts, owner = texts_for(meta, lang, first_only=False)
         if not samples:
             raise ValueError(f"benchmark {bench.name!r}: no captions in language {lang!r}")
         text_emb = _encode_texts(model, texts, lang, batch_size, rank, world_size)
@@ -97,7 +97,7 @@ def run_retrieval(
     return metrics, jobs
 
 
-def _multi_hot(labels: list[list[int]]) -> np.ndarray:
+def multi_hot(labels: list[list[int]]) -> np.ndarray:
     n_classes = max((max(ls) for ls in labels if ls), default=-1) + 1
     if n_classes == 0:
         raise ValueError("hashing benchmark: no sample has labels")
@@ -118,11 +118,11 @@ def run_hashing(
     metrics: dict[str, float] = {}
     jobs: list[PlotJob] = []
     for n, lang in enumerate(bench.languages):
-        samples, texts, _ = _texts_for(meta, lang, first_only=True)
+        samples, texts, _ = texts_for(meta, lang, first_only=True)
         if len(samples) < 2:
             raise ValueError(f"benchmark {bench.name!r}: hashing needs >= 2 samples with {lang!r} captions")
         text_codes = _encode_texts(model, texts, lang, batch_size, rank, world_size)
-        labels = _multi_hot([meta.labels[i] for i in samples])
+        labels = multi_hot([meta.labels[i] for i in samples])
         nq = int(bench.options.get("num_queries", max(1, len(samples) // 5)))
         if not 1 <= nq < len(samples):
             raise ValueError(

@@ -109,14 +109,26 @@ class _Totals:
     curves: bool = True
 
 
-def ranked_relevance(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
-    """bool [C, N]: each row's relevance in ranked order (ascending distance, ties by database index).
+def hamming_order(dist: np.ndarray) -> np.ndarray:
+    """int [C, N]: database indices of each row in ranked order — ascending distance, ties by database index.
 
+    The one ranking rule of mlmm's hashing (the evaluator, ``mlmm hash search``, the faiss export's re-sort).
     Distances are small integers (uint8 up to 255 bits), for which numpy's stable argsort is a radix
     sort: O(N) per row and stable, so equal distances keep their database order.
     """
-    order = np.argsort(dist, axis=1, kind="stable")
-    return np.take_along_axis(rel, order, axis=1)
+    return np.argsort(dist, axis=1, kind="stable")
+
+
+def ranked_relevance(dist: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """bool [C, N]: each row's relevance in ranked order (:func:`hamming_order`)."""
+    return np.take_along_axis(rel, hamming_order(dist), axis=1)
+
+
+def average_precision(ranked: np.ndarray) -> np.ndarray:
+    """float [C]: ``map_all``'s AP of each row of a full ranked relevance bool [C, N] (0 when none relevant)."""
+    rows, cols, t, n_rel = _relevant_positions(ranked)
+    precision = t / (cols + 1.0)
+    return np.bincount(rows, weights=precision, minlength=ranked.shape[0]) / np.maximum(n_rel, 1)
 
 
 def _relevant_positions(ranked: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

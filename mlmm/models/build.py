@@ -45,7 +45,20 @@ def resolve_model_config(cfg: ModelConfig) -> ModelConfig:
     if cfg.init_from is None:
         return cfg
     exported = read_model_config(cfg.init_from)
+    if cfg.head is not None:
+        return head_init_config(cfg, exported)
     return family_class(cfg).init_config(cfg, exported)
+
+
+def head_init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
+    """A head starts from an export of its backbone's family (or from a head export): the export's whole
+    architecture (towers, settings, languages) with the recipe's ``model.head``."""
+    if exported.family != cfg.family:
+        raise ValueError(
+            f"model.init_from={cfg.init_from} is a {exported.family!r} export but model.family={cfg.family!r}: "
+            "a head's backbone is built by the export's family"
+        )
+    return dataclasses.replace(exported, head=cfg.head, init_from=cfg.init_from)
 
 
 def build_model(cfg: ModelConfig) -> nn.Module:
@@ -126,4 +139,10 @@ def build_transforms(cfg: RunConfig) -> SampleTransforms:
         tokenizer=tokenizer,
         pivot_tokenizer=pivot,
         languages=list(cfg.model.languages),
+        num_labels=head_num_labels(cfg.model),
     )
+
+
+def head_num_labels(cfg: ModelConfig) -> int:
+    """Size of the multi-hot LABELS vector: a head's ``settings.num_labels`` (hashing), else 0 (no labels)."""
+    return int(getattr(cfg.head.settings, "num_labels", 0)) if cfg.head is not None else 0

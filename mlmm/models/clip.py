@@ -20,6 +20,9 @@ from mlmm.config import ModelConfig, TokenizerConfig
 from mlmm.models.towers.openclip import (
     build_openclip,
     load_openclip_pretrained,
+    openclip_image_tokens,
+    openclip_text_tokens,
+    openclip_token_widths,
     openclip_tokenizer_config,
     resolve_openclip_preset,
     set_trainable,
@@ -81,6 +84,24 @@ class CLIPModel(nn.Module):
     ) -> torch.Tensor:
         """[B, L] -> [B, D]."""
         return self.clip.encode_text(ids, normalize=normalize)
+
+    def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """[B, 3, H, W] -> [B, 1 + N, W_vision]: class + patch tokens (towers.openclip.openclip_image_tokens)."""
+        return openclip_image_tokens(self.clip, pixels)
+
+    def text_tokens(
+        self, ids: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """[B, L] -> ([B, L, W_text], mask [B, L]) (towers.openclip.openclip_text_tokens)."""
+        return openclip_text_tokens(self.clip, ids, mask)
+
+    @property
+    def image_token_width(self) -> int:
+        return openclip_token_widths(self.clip)[0]
+
+    @property
+    def text_token_width(self) -> int:
+        return openclip_token_widths(self.clip)[1]
 
     def text_from_embeddings(self, embeddings: torch.Tensor, ids: torch.Tensor) -> torch.Tensor:
         """CLIP's text path from token embeddings [B, L, W] on: + positions, blocks, ln_final, EOT pool, proj.

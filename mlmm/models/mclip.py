@@ -104,6 +104,22 @@ class MCLIPModel(nn.Module):
         features = self.student(ids, mask)["features"]
         return F.normalize(features, dim=-1) if normalize else features
 
+    def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
+        """The teacher's image tokens: [B, 3, H, W] -> [B, 1 + N, W_vision]."""
+        return self.teacher.image_tokens(pixels)
+
+    def text_tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The student's last hidden states: [B, L] -> ([B, L, hidden], mask [B, L])."""
+        return self.student.tokens(ids, mask)
+
+    @property
+    def image_token_width(self) -> int:
+        return self.teacher.image_token_width
+
+    @property
+    def text_token_width(self) -> int:
+        return self.student.hidden_size
+
     def forward(
         self,
         text_ids: torch.Tensor,

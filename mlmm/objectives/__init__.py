@@ -7,6 +7,7 @@ from torch import nn
 from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
 from mlmm.objectives.clip import ClipObjective
+from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
 
@@ -15,6 +16,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mclip": MClipObjective,
     "mla_nlt": MLANLTObjective,
     "mla_le": MLALEObjective,
+    "hashing": HashingObjective,
 }
 
 

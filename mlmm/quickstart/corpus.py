@@ -65,7 +65,12 @@ def synthesize_corpus(data_dir: Path, samples: int, parallel: int, seed: int) ->
     return synthesize(data_dir, samples=samples, languages=LANGUAGES, seed=seed, parallel_samples=parallel)
 
 
-def eval_overrides(test_shards: list[str]) -> list[str]:
-    """The recipe override that scores a stage on the corpus' test split (retrieval, every language)."""
-    bench = {"name": BENCHMARK, "task": "retrieval", "shards": test_shards, "languages": list(LANGUAGES)}
+TASK_OPTIONS = {"hashing": {"k": 100}}  # hashing: the first fifth of the test split queries the rest
+
+
+def eval_overrides(test_shards: list[str], task: str = "retrieval") -> list[str]:
+    """The recipe override that scores a stage on the corpus' test split (``task``, every language)."""
+    bench = {"name": BENCHMARK, "task": task, "shards": test_shards, "languages": list(LANGUAGES)}
+    if task in TASK_OPTIONS:
+        bench["options"] = TASK_OPTIONS[task]
     return [f"eval.benchmarks={json.dumps([bench])}"]

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mlmm.quickstart.corpus import BENCHMARK, eval_overrides, prepare_corpus
+from mlmm.quickstart.corpus import BENCHMARK, Corpus, eval_overrides, prepare_corpus
 from mlmm.quickstart.outputs import write_outputs
 from mlmm.quickstart.stages import Counter, Runner, Stage, StagePlan, run_chain
 from mlmm.quickstart.tables import chance_metrics
@@ -33,6 +33,7 @@ class Family:
     table: Table
     table_file: str  # written in DIR beside metrics.json
     costs: bool = False  # report <stage>/wall_s, trainable_params, total_params (stage.json records)
+    extra: Callable[[dict[str, Any], Corpus], dict[str, Any]] | None = None  # more metrics after the chain
 
 
 @dataclass(frozen=True)
@@ -69,6 +70,8 @@ def run_family(
     plan = StagePlan(out, corpus.shards, common, settings.steps, settings.reuse)
     metrics = run_chain(family.chain, plan, family.costs, runner, counter)
     metrics.update(chance_metrics(corpus.n_test))
+    if family.extra is not None:  # e.g. hashing's per-width keys and random-code baseline
+        metrics.update(family.extra(metrics, corpus))
     metrics["primary"] = metrics.get(
         f"{family.primary}/retrieval/{BENCHMARK}/mean/t2i_r1", metrics.get(f"{family.primary}/primary")
     )

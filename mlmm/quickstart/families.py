@@ -2,6 +2,9 @@
 
 - ``mclip``: English CLIP -> M-CLIP; ``quickstart.md`` = M-CLIP R@1/5/10 both ways per language beside chance
   and the English-CLIP baseline (CLIP fed the non-English captions).
+- ``hashing``: CLIP, M-CLIP -> plain hashing heads at 16, 32, 64 bits on the frozen M-CLIP (label-supervised);
+  ``quickstart_hashing.md`` = per-language i2t / t2i ``map_all`` per width beside the random-code baseline
+  (``mlmm.quickstart.hashing``).
 - ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
   ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
   chance, then trainable parameters and wall time per model.
@@ -16,6 +19,7 @@ from __future__ import annotations
 from typing import Any
 
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
+from mlmm.quickstart.hashing import hashing_metrics, hashing_table
 from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import comparison_table, retrieval_table
 
@@ -57,3 +61,19 @@ def run_mclip(settings: Settings) -> Result:
 def run_mla(settings: Settings) -> Result:
     """CLIP, M-CLIP and MLA (NLT, then LE) side by side -> ``quickstart_mla.md``."""
     return run_family(MLA, settings)
+
+
+HASHING = Family(
+    "hashing",
+    chain("clip", "mclip", "hashing_16", "hashing_32", "hashing_64"),
+    primary="hashing_64",
+    table=hashing_table,
+    table_file="quickstart_hashing.md",
+    costs=True,
+    extra=hashing_metrics,
+)
+
+
+def run_hashing(settings: Settings) -> Result:
+    """CLIP, M-CLIP, then hashing heads at 16/32/64 bits -> ``quickstart_hashing.md``."""
+    return run_family(HASHING, settings)

@@ -8,8 +8,8 @@ per-stage ``train.max_steps`` overrides and whether to reuse stages already in t
 Contracts:
 
 - :func:`stage_config` builds a stage's ``RunConfig`` right before the stage runs (its parent's export exists
-  by then); overrides in this order: common, ``output_dir=DIR/<name>``, ``data.train.shards``, ``init_from``,
-  ``train.max_steps``.
+  by then); overrides in this order: common, ``output_dir=DIR/<name>``, the test-split benchmark of the
+  stage's ``task`` when it is not retrieval, ``data.train.shards``, ``init_from``, ``train.max_steps``.
 - :func:`run_chain` runs stages in order; a chain lists every stage after its parent. Each stage's metrics
   come back namespaced ``<name>/...``. With ``reuse``, a stage whose ``metrics.json`` and
   ``model/model.safetensors`` exist is read back, not trained.
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
+from mlmm.quickstart.corpus import eval_overrides
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ class Stage:
     name: str
     split: str  # corpus split of data.train.shards
     parent: str | None = None  # the stage whose export it starts from (model.init_from)
+    task: str = "retrieval"  # the evaluator task of its test-split benchmark (StagePlan.common has retrieval)
 
     @property
     def recipe(self) -> Path:
@@ -59,6 +61,7 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
         Stage("mclip", "parallel", "clip"),  # M-CLIP teacher learning from the CLIP text tower
         Stage("mla_nlt", "parallel", "clip"),  # MLA native-language transfer (CLIP frozen)
         Stage("mla_le", "train", "mla_nlt"),  # MLA language exposure on image-caption pairs
+        *(Stage(f"hashing_{bits}", "train", "mclip", "hashing") for bits in (16, 32, 64)),  # hashing heads
     )
 }
 
@@ -80,6 +83,8 @@ class StagePlan:
 def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
     """``stage``'s RunConfig: its recipe + this run's data, eval, seed, init_from and step overrides."""
     overrides = [*plan.common, f"output_dir={plan.out / stage.name}"]
+    if stage.task != "retrieval":  # replaces the common retrieval benchmark
+        overrides += eval_overrides(plan.shards["test"], stage.task)
     overrides.append(f"data.train.shards={json.dumps(plan.shards[stage.split])}")
     if stage.parent is not None:
         overrides.append(f"model.init_from={plan.export(stage.parent)}")

@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadFamily, HeadModel
+from mlmm.models.heads.hashing import HashingFamily
 
-HEADS: dict[str, HeadFamily] = {}
+HEADS: dict[str, HeadFamily] = {
+    "hashing": HashingFamily,
+}
 
 
 def head_family(cfg: HeadConfig) -> HeadFamily:

@@ -2,10 +2,13 @@
 
 What a head takes from an encoder export
     The backbone is the :class:`~mlmm.models.family.FamilyModel` that ``model.family`` builds (CLIP, M-CLIP,
-    MLA, ...), initialised from ``model.init_from`` (an export of that family). A head reads it only through
+    MLA, ...) with the architecture of ``model.init_from`` (an export of that family, loaded strictly into
+    the backbone: ``mlmm.models.build.head_init_config``). A head reads it only through
     the backbone's own methods: pooled embeddings ``encode_image(pixels) -> [B, D]`` and
     ``encode_text(ids, mask, lang=...) -> [B, D]`` always; token-level features where the backbone offers them
-    (a head that needs them checks in ``from_config`` and fails naming the missing method).
+    (``image_tokens(pixels) -> [B, N, W_v]``, ``text_tokens(ids, mask, **lang) -> ([B, L, W_t], mask)``,
+    ``image_token_width`` / ``text_token_width``; a head that needs them checks in ``from_config`` and fails
+    naming the missing method).
 
 What a head returns
     ``head(backbone, **inputs) -> dict[str, Tensor]`` of features or logits (hash codes before binarisation,
@@ -94,12 +97,13 @@ class HeadModel(nn.Module):
         return out
 
     def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
-        """A head export (``head.*`` keys): everything, strictly. A backbone export: the backbone's own rule;
-        the head keeps its fresh init."""
+        """A head export (``head.*`` keys): everything, strictly. A backbone export (an export of the
+        backbone's family, whose architecture ``build_model`` took): the whole backbone, strictly (not the
+        family's pretraining rule, e.g. M-CLIP's CLIP-teacher init); the head keeps its fresh init."""
         if any(key.startswith(HEAD) for key in state):
             load_state_strict(self, state, "model.init_from")
         else:
-            self.backbone.load_init_state(state)
+            load_state_strict(self.backbone, state, "model.init_from")
 
     def encode_image(self, image: torch.Tensor, normalize: bool = True) -> torch.Tensor:
         return self.backbone.encode_image(image, normalize=normalize)

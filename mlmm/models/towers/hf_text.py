@@ -125,6 +125,11 @@ class HFTextTower(nn.Module):
         weights = mask.unsqueeze(-1).to(hidden.dtype)
         return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1.0)
 
+    def tokens(self, ids: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Token ids [B, L] + mask [B, L] -> (last hidden states [B, L, hidden], the mask): unpooled,
+        unprojected (token-level features for heads)."""
+        return self.encoder(input_ids=ids, attention_mask=mask).last_hidden_state, mask
+
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, output_layers: bool = False) -> dict[str, Any]:
         out = self.encoder(input_ids=ids, attention_mask=mask, output_hidden_states=output_layers)
         result: dict[str, Any] = {"features": self.proj(self.pool(out.last_hidden_state, mask))}

@@ -161,3 +161,38 @@ def set_trainable(module: torch.nn.Module, trainable: bool) -> None:
     """Freeze/unfreeze every parameter of ``module``."""
     for param in module.parameters():
         param.requires_grad_(trainable)
+
+
+# ------------------------------------------------------------------------------ token-level features (heads)
+
+
+def openclip_image_tokens(clip: open_clip.CLIP, pixels: torch.Tensor) -> torch.Tensor:
+    """Pixels [B, 3, H, W] -> the last block's tokens [B, 1 + N, W_vision] after ``ln_post`` (class token
+    first, then the N patches in raster order), via open_clip's ``forward_intermediates``; unprojected."""
+    out = clip.visual.forward_intermediates(
+        pixels, indices=1, normalize_intermediates=True, intermediates_only=True,
+        output_fmt="NLC", output_extra_tokens=True,
+    )  # fmt: skip
+    return torch.cat([out["image_intermediates_prefix"][-1], out["image_intermediates"][-1]], dim=1)
+
+
+def openclip_text_tokens(
+    clip: open_clip.CLIP, ids: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Token ids [B, L] -> (the last block's states [B, L, W_text] after ``ln_final``, mask long [B, L]).
+
+    The text tower is causal and pools at end-of-text (open_clip's argmax of the ids for CLIP presets), so the
+    mask is 1 up to and including that token; a given ``mask`` (the tokenizer's) is used as is.
+    """
+    out = clip.forward_intermediates(
+        text=ids, text_indices=1, normalize_intermediates=True, intermediates_only=True
+    )
+    if mask is None:
+        positions = torch.arange(ids.shape[1], device=ids.device)
+        mask = (positions[None, :] <= ids.argmax(dim=-1, keepdim=True)).long()
+    return out["text_intermediates"][-1], mask
+
+
+def openclip_token_widths(clip: open_clip.CLIP) -> tuple[int, int]:
+    """(W_vision, W_text): the widths of :func:`openclip_image_tokens` / :func:`openclip_text_tokens`."""
+    return int(clip.visual.transformer.width), int(clip.transformer.width)

@@ -9,12 +9,14 @@ from mlmm.objectives.base import Objective, StepOutput
 from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
+from mlmm.objectives.mlmm import MLMMObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "clip": ClipObjective,
     "mclip": MClipObjective,
     "mla_nlt": MLANLTObjective,
     "mla_le": MLALEObjective,
+    "mlmm": MLMMObjective,
 }
 
 

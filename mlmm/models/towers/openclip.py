@@ -161,3 +161,18 @@ def set_trainable(module: torch.nn.Module, trainable: bool) -> None:
     """Freeze/unfreeze every parameter of ``module``."""
     for param in module.parameters():
         param.requires_grad_(trainable)
+
+
+def image_tokens(visual: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """Patch features of an open_clip ``VisionTransformer``: pixels [B, 3, H, W] -> [B, N, W_v].
+
+    The last block's tokens after ``ln_post`` (open_clip ``forward_intermediates(indices=1,
+    normalize_intermediates=True, output_fmt="NLC")``), class token first, then the (H/p)*(W/p) patches in
+    raster order: N = 1 + (H/p)*(W/p), W_v = the tower's width (not the projected embed_dim). This is the one
+    implementation every family's ``image_tokens`` uses (MLMM's visual tokens, heads' cross-attention).
+    """
+    out = visual.forward_intermediates(
+        pixels, indices=1, normalize_intermediates=True, intermediates_only=True,
+        output_fmt="NLC", output_extra_tokens=True,
+    )  # fmt: skip
+    return torch.cat([out["image_intermediates_prefix"][-1], out["image_intermediates"][-1]], dim=1)

@@ -25,12 +25,13 @@ import argparse
 from pathlib import Path
 
 from mlmm.quickstart.entry import Settings
-from mlmm.quickstart.families import run_mclip, run_mla
+from mlmm.quickstart.families import run_mclip, run_mla, run_mlmm
 from mlmm.quickstart.stages import STAGES
 
 MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "mclip": (run_mclip, "English CLIP -> M-CLIP (default)"),
     "mla": (run_mla, "also MLA (NLT + LE) from the English CLIP, beside M-CLIP"),
+    "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
 }
 
 

@@ -22,11 +22,18 @@ from typing import Any
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval.embedding_tasks import run_hashing, run_retrieval
 from mlmm.eval.generation_tasks import run_captioning, run_vqa
+from mlmm.eval.pretraining import run_pretraining
 from mlmm.eval.report import write_report
 
 log = logging.getLogger(__name__)
 
-RUNNERS = {"retrieval": run_retrieval, "hashing": run_hashing, "vqa": run_vqa, "captioning": run_captioning}
+RUNNERS = {
+    "retrieval": run_retrieval,
+    "hashing": run_hashing,
+    "vqa": run_vqa,
+    "captioning": run_captioning,
+    "pretraining": run_pretraining,
+}
 
 
 def default_primary(bench: BenchmarkConfig, metrics: dict[str, float]) -> str:
@@ -36,6 +43,8 @@ def default_primary(bench: BenchmarkConfig, metrics: dict[str, float]) -> str:
         return prefix + "mean/mean_recall"
     if bench.task == "captioning":
         return prefix + "mean/cider"
+    if bench.task == "pretraining":
+        return "mlm/mean/accuracy"
     if bench.task == "vqa":
         return prefix + ("accuracy" if prefix + "accuracy" in metrics else "exact_match")
     return next(k for k in metrics if k.startswith(prefix) and k.endswith("/i2t/map_all"))

@@ -101,7 +101,9 @@ class InferenceModel:
         return torch.cat(out)
 
 
-def inference_model(model: nn.Module, transforms: SampleTransforms, device: Any = "cpu", batch_size: int = 64):
+def inference_model(
+    model: nn.Module, transforms: SampleTransforms, device: Any = "cpu", batch_size: int = 64
+):
     """The evaluator-facing wrapper of ``model``: its own ``inference_model`` when it has one (MLMM adds an ITM
     scorer and a captioner), else :class:`InferenceModel`."""
     own = getattr(model, "inference_model", None)

@@ -4,6 +4,8 @@
 * ``image_states(images) -> float [N, T, W_v]``: the image tower's tokens, computed once per gallery image;
 * ``itm_scores(states [P, T, W_v], texts (P), lang) -> float [P]``: P(match) of each (image, text) pair from
   one batched joint pass per chunk; ``pair_forwards`` counts the pairs scored (the re-ranker's cost);
+* ``masked_lm(states, texts, lang, keys) -> (predicted ids [M], labels [M])`` at the M positions BERT-masked
+  with the seed-0 per-sample generators of ``keys`` (``mlmm.objectives.mlmm_tasks``, mask probability 0.15);
 * ``caption(images, lang) -> list[str]``: seq2seq decoding (``beams`` = 1: greedy), see
   ``mlmm.models.mlmm_generate``; ``max_length`` defaults to the tokenizer's context length.
 Everything runs in eval mode, without gradients and with parameters frozen (``frozen_parameters``).
@@ -17,6 +19,9 @@ import torch
 
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.models.mlmm_generate import beam_search, greedy
+from mlmm.objectives.mlmm_tasks import IGNORE, generators, mask_tokens, special_ids
+
+EVAL_MASK_PROB = 0.15
 
 
 class MLMMInference(InferenceModel):
@@ -55,6 +60,26 @@ class MLMMInference(InferenceModel):
                 out.append(model.itm_logits(joint).float().softmax(dim=-1)[:, 1].cpu())
                 self.pair_forwards += len(chunk)
         return torch.cat(out) if out else torch.zeros(0)
+
+    @torch.no_grad()
+    def masked_lm(self, states: torch.Tensor, texts: list[str], lang: str, keys: list[str]):
+        """(argmax predictions [M], original ids [M]) at the masked positions of ``texts`` given ``states``."""
+        model, preds, labels = self.model, [], []
+        specials = torch.tensor(special_ids(self.tokenizer))
+        with frozen_parameters(model):
+            for start in range(0, len(texts), self.batch_size):
+                ids, mask = self.tokenizer(texts[start : start + self.batch_size], lang)
+                maskable = mask.bool() & ~torch.isin(ids, specials)
+                gens = generators(0, 0, keys[start : start + len(ids)], "eval-mlm")
+                vocab = (int(specials.max()) + 1, int(self.tokenizer.vocab_size))
+                masked, target = mask_tokens(ids, maskable, gens, EVAL_MASK_PROB, model.mask_token_id, vocab)
+                visual = model.visual_embeddings(states[start : start + len(ids)].to(self.device))
+                lang_ids = model.language_ids(lang, len(ids))
+                joint = model(masked.to(self.device), mask.to(self.device), lang_ids, visual=visual)
+                keep = target != IGNORE
+                preds.append(model.lm_logits(joint[:, : ids.shape[1]][keep.to(self.device)]).argmax(-1).cpu())
+                labels.append(target[keep])
+        return torch.cat(preds), torch.cat(labels)
 
     def _prefix(self, lang: str, batch: int) -> torch.Tensor:
         ids, mask = self.tokenizer([""], lang)  # <s> <2xx> </s>: the prefix is everything before EOS

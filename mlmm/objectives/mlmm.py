@@ -37,7 +37,7 @@ from mlmm.losses.itm import itm_loss
 from mlmm.losses.mlm import IGNORE_INDEX, lm_loss
 from mlmm.models.mlmm import MLMMModel
 from mlmm.objectives.base import Objective, StepOutput, require
-from mlmm.objectives.mlmm_tasks import generators, hard_negatives, mask_tokens, same_rows
+from mlmm.objectives.mlmm_tasks import generators, hard_negatives, mask_tokens, same_rows, special_ids
 
 TASKS = ("mlm", "itm", "itc", "s2s", "tlm")
 
@@ -70,11 +70,7 @@ class MLMMObjective(Objective):
         self.seed = int(cfg.seed)
         self.register_buffer("draws", torch.zeros((), dtype=torch.long))  # checkpointed: resumes the RNG
         tokenizer = build_tokenizers(cfg.model)[0]
-        specials = {tokenizer.pad_id, *(getattr(tokenizer, f"{n}_id", None) for n in ("bos", "eos", "unk"))}
-        specials |= set(getattr(tokenizer, "language_ids", {}).values())
-        self.register_buffer(
-            "specials", torch.tensor(sorted(s for s in specials if s is not None)), persistent=False
-        )
+        self.register_buffer("specials", torch.tensor(special_ids(tokenizer)), persistent=False)
         self.random_range = (int(self.specials.max()) + 1, int(tokenizer.vocab_size))
         pivot = cfg.data.train.pivot_language
         self.pivot_lang = None if pivot is None else model.languages.index(pivot)

@@ -24,6 +24,13 @@ from mlmm.data.rawstream import derive_seed
 IGNORE = -100
 
 
+def special_ids(tokenizer) -> list[int]:
+    """Ids never masked: pad, BOS, EOS, unk and the language tags of ``tokenizer`` (those it has)."""
+    ids = {tokenizer.pad_id, *(getattr(tokenizer, f"{n}_id", None) for n in ("bos", "eos", "unk"))}
+    ids |= set(getattr(tokenizer, "language_ids", {}).values())
+    return sorted(i for i in ids if i is not None)
+
+
 def generators(seed: int, draw: int, keys: Sequence[str], purpose: str) -> list[torch.Generator]:
     """One CPU generator per sample key (see the module docstring)."""
     return [torch.Generator().manual_seed(derive_seed(seed, draw, str(k), purpose) % (2**63)) for k in keys]

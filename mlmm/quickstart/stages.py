@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
+from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +47,19 @@ class Stage:
     name: str
     split: str  # corpus split of data.train.shards
     parent: str | None = None  # the stage whose export it starts from (model.init_from)
+    # overrides from the test shards, applied after the common ones (a stage's own benchmarks)
+    evaluate: Callable[[list[str]], list[str]] | None = None
 
     @property
     def recipe(self) -> Path:
         return RECIPES / f"{self.name}.yaml"
+
+
+def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
+    """MLMM's benchmarks on the test split: ITM-re-ranked retrieval (top 8) and the MLM / ITM probe."""
+    common = {"name": BENCHMARK, "shards": test_shards, "languages": list(LANGUAGES)}
+    benches = [{**common, "task": "retrieval", "options": {"rerank_k": 8}}, {**common, "task": "pretraining"}]
+    return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{BENCHMARK}/mean/t2i_r1"]
 
 
 STAGES = {  # every quickstart stage; a family's chain is a sequence of these
@@ -59,6 +69,9 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
         Stage("mclip", "parallel", "clip"),  # M-CLIP teacher learning from the CLIP text tower
         Stage("mla_nlt", "parallel", "clip"),  # MLA native-language transfer (CLIP frozen)
         Stage("mla_le", "train", "mla_nlt"),  # MLA language exposure on image-caption pairs
+        Stage(
+            "mlmm", "train", "clip", mlmm_benchmarks
+        ),  # MLMM single-stream pretraining on CLIP's frozen image tower
     )
 }
 
@@ -85,6 +98,8 @@ def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
         overrides.append(f"model.init_from={plan.export(stage.parent)}")
     if plan.steps.get(stage.name) is not None:
         overrides.append(f"train.max_steps={plan.steps[stage.name]}")
+    if stage.evaluate is not None:
+        overrides += stage.evaluate(plan.shards["test"])
     return load_config(stage.recipe, overrides)
 
 

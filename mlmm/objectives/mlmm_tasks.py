@@ -65,8 +65,12 @@ def hard_negatives(sim: torch.Tensor, offset: int, same_text: torch.Tensor, gens
     local, total = sim.shape
     excluded = same_text.clone()
     excluded[torch.arange(local), torch.arange(local) + offset] = True
-    weights = torch.softmax(sim.detach().float().cpu() / temperature, dim=1).masked_fill(excluded.cpu(), 0.0)
-    chosen, valid = torch.zeros(local, dtype=torch.long), weights.sum(dim=1) > 0
+    excluded = excluded.cpu()
+    valid = ~excluded.all(dim=1)
+    # excluded before the softmax: a dominant positive must not underflow every other weight to 0
+    logits = (sim.detach().float().cpu() / temperature).masked_fill(excluded, float("-inf"))
+    weights = torch.softmax(logits.masked_fill(~valid[:, None], 0.0), dim=1).masked_fill(excluded, 0.0)
+    chosen = torch.zeros(local, dtype=torch.long)
     for i, gen in enumerate(gens):
         if valid[i]:
             chosen[i] = torch.multinomial(weights[i], 1, generator=gen)[0]

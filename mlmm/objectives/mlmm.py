@@ -153,20 +153,17 @@ class MLMMObjective(Objective):
         all_visual = dist.all_gather_with_grad(visual)
         same = same_rows(ids, all_ids)
         keys = batch[SAMPLE_KEY]
-        neg_text, ok_text = hard_negatives(
-            image_f.detach() @ all_text.T,
-            offset,
-            same,
-            generators(self.seed, draw, keys, "itm-text"),
-            temperature,
-        )
-        neg_image, ok_image = hard_negatives(
-            text_f.detach() @ all_image.T,
-            offset,
-            same,
-            generators(self.seed, draw, keys, "itm-image"),
-            temperature,
-        )
+        drawn = {  # side -> (negative global index [B], valid [B]), each side its own per-sample generators
+            side: hard_negatives(
+                query.detach() @ pool.T,
+                offset,
+                same,
+                generators(self.seed, draw, keys, f"itm-{side}"),
+                temperature,
+            )
+            for side, query, pool in (("text", image_f, all_text), ("image", text_f, all_image))
+        }
+        (neg_text, ok_text), (neg_image, ok_image) = drawn["text"], drawn["image"]
         pair_ids = torch.cat([ids, all_ids[neg_text], ids])
         pair_mask = torch.cat([mask, all_mask[neg_text], mask])
         pair_lang = torch.cat([lang, all_lang[neg_text], lang])

@@ -23,7 +23,7 @@ LANGUAGES = ("en", "de", "fr", "es", "zh", "ja")
 
 def _captions(samples: int) -> dict[str, list[str]]:
     from mlmm.data.synthetic import synthesize
-    from mlmm.text.corpus import read_corpus
+    from mlmm.data.text_corpus import read_corpus
 
     with tempfile.TemporaryDirectory() as tmp:
         synthesize(tmp, samples, LANGUAGES, seed=0, parallel_samples=0, shard_size=samples)

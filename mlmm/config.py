@@ -219,7 +219,7 @@ class BenchmarkConfig:
     """One evaluation benchmark run by ``mlmm.eval.Evaluator``."""
 
     name: str = "synth"
-    task: Literal["retrieval", "hashing", "vqa", "captioning"] = "retrieval"
+    task: Literal["retrieval", "hashing", "vqa", "captioning", "pretraining"] = "retrieval"
     shards: list[str] = field(default_factory=list, metadata={"shards": True})
     languages: list[str] = field(default_factory=lambda: ["en"])
     options: dict[str, Any] = field(

@@ -39,10 +39,21 @@ class MLASettings:
     trainable_languages: list[str] | None = None  # None = every non-English language (builder's business)
 
 
+@dataclass
+class MLMMSettings:
+    """MLMM's single-stream transformer (``model.family: mlmm``; ``mlmm/models/mlmm.py``): the body is
+    ``model.towers.text`` (hf), the visual tokens come from ``model.clip``'s image tower."""
+
+    mask_token_id: int | None = None  # None: a [MASK] row appended to the body's vocabulary (tiny presets)
+    embed_dim: int | None = None  # width of the pooled dual-encoder space; None = model.clip's embed_dim
+    vision_frozen: bool = True  # the open_clip image tower (patch features) takes no gradient
+
+
 FAMILY_SETTINGS: dict[str, type] = {
     "clip": NoSettings,
     "mclip": NoSettings,
     "mla": MLASettings,
+    "mlmm": MLMMSettings,
 }
 
 # ----------------------------------------------------------------------------------------- model.head.settings
@@ -133,10 +144,24 @@ class HashingLoss(InfoNCESettings):
     matching_weight: float = 1.0  # text_guided design: BCE on the matching logits
 
 
+class MLMMLoss(InfoNCESettings):
+    """``mlmm``: per-task loss weights; a task with weight 0 is not run. ``ratios`` (task -> probability):
+    empty = every task every step (weighted sum), else one task per step drawn with these ratios (UNITER)."""
+
+    mlm_weight: float = 1.0  # image-conditioned masked LM (bidirectional mask)
+    itm_weight: float = 1.0  # image-text matching, one hard negative text and image per positive
+    itc_weight: float = 1.0  # contrastive loss of the pooled unimodal states (first stage + negative mining)
+    s2s_weight: float = 0.0  # caption generation: next-token LM under the seq2seq mask
+    tlm_weight: float = 0.0  # translation LM on parallel text (batches with PIVOT_IDS)
+    ratios: dict[str, float] = field(default_factory=dict)
+    mask_prob: float = 0.15  # BERT: 15% of real text tokens; of those 80% [MASK], 10% random, 10% kept
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
     "mla_nlt": TeacherLoss,
     "mla_le": ImageTextLoss,
     "hashing": HashingLoss,
+    "mlmm": MLMMLoss,
 }

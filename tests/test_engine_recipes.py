@@ -26,6 +26,7 @@ def _load(recipe: str, tmp_path, *extra: str):
     [
         ("pretrain/clip_vitb32_cc3m.yaml", 8, 140e6, 160e6),  # ViT-B/32 CLIP: ~151 M
         ("pretrain/mclip_vitb32_xlmr.yaml", 8, 400e6, 460e6),  # + XLM-R base (278 M) + projection
+        ("pretrain/mlmm_vitb32_xlmr_cc3m.yaml", 8, 540e6, 600e6),  # ViT-B/32 image tower + XLM-R + LM head
     ],
 )
 def test_real_size_recipes_validate_and_build(tmp_path, recipe, world, min_params, max_params):
@@ -42,7 +43,7 @@ def test_real_size_recipes_validate_and_build(tmp_path, recipe, world, min_param
     assert min_params < count < max_params, count
 
 
-@pytest.mark.parametrize("recipe", ["quickstart/clip.yaml", "quickstart/mclip.yaml"])
+@pytest.mark.parametrize("recipe", ["quickstart/clip.yaml", "quickstart/mclip.yaml", "quickstart/mlmm.yaml"])
 def test_quickstart_recipes_validate(tmp_path, recipe):
     cfg = _load(recipe, tmp_path, "model.init_from=null")
     assert (

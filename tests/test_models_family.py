@@ -20,6 +20,10 @@ TINY = {
         family="mla", clip=TowerConfig(name="tiny-clip"), towers={"text": TowerConfig(source="hf", name="tiny-xlmr")},
         languages=["en", "de"],
     ),
+    "mlmm": ModelConfig(
+        family="mlmm", clip=TowerConfig(name="tiny-clip"), towers={"text": TowerConfig(source="hf", name="tiny-xlmr")},
+        languages=["en", "de"],
+    ),
 }  # fmt: skip
 
 

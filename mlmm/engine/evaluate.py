@@ -19,7 +19,7 @@ def evaluate_model(
     returns its flat dict (``retrieval/<set>/<lang>/<metric>`` ..., ``primary``).
     """
     from mlmm.eval.evaluator import Evaluator
-    from mlmm.models.inference import InferenceModel
+    from mlmm.models.inference import inference_model
 
     device = next(model.parameters()).device
     if cfg.model.head is not None:  # a head is scored through its own predictor (e.g. hashing codes)
@@ -27,5 +27,5 @@ def evaluate_model(
 
         encoder = head_family(cfg.model.head).predictor(model, transforms, device)
     else:
-        encoder = InferenceModel(model, transforms, device=device, batch_size=cfg.eval.batch_size)
+        encoder = inference_model(model, transforms, device=device, batch_size=cfg.eval.batch_size)
     return Evaluator(cfg.eval).run(encoder, rank=rank, world_size=world_size, output_dir=out_dir)

@@ -75,7 +75,9 @@ def _encode_texts(model: Any, texts: list[str], lang: str, batch_size: int, rank
 def run_retrieval(
     bench, model, batch_size: int, rank: int, world_size: int
 ) -> tuple[dict[str, float], list[PlotJob]]:
-    """``retrieval/<bench>/<lang>/<metric>`` for every language + ``retrieval/<bench>/mean/<metric>``."""
+    """``retrieval/<bench>/<lang>/<metric>`` for every language + ``retrieval/<bench>/mean/<metric>``.
+
+    (With ``options.rerank_k`` the evaluator runs ``mlmm.eval.rerank.run_reranked_retrieval`` instead.)"""
     meta, gallery = encode_gallery(bench, model, batch_size, rank, world_size)
     per_lang: dict[str, dict[str, float]] = {}
     for lang in bench.languages:
@@ -84,10 +86,7 @@ def run_retrieval(
             raise ValueError(f"benchmark {bench.name!r}: no captions in language {lang!r}")
         text_emb = _encode_texts(model, texts, lang, batch_size, rank, world_size)
         per_lang[lang] = retrieval_metrics(gallery[samples], text_emb, np.asarray(owner))
-    per_lang_out = dict(per_lang)
-    per_lang_out["mean"] = macro_average(per_lang)
-    prefix = f"retrieval/{bench.name}"
-    metrics = {f"{prefix}/{lang}/{k}": v for lang, m in per_lang_out.items() for k, v in m.items()}
+    metrics = retrieval_keys(f"retrieval/{bench.name}", per_lang)
     jobs = [
         (
             f"retrieval_{bench.name}.png",
@@ -95,6 +94,13 @@ def run_retrieval(
         )
     ]
     return metrics, jobs
+
+
+def retrieval_keys(prefix: str, per_lang: dict[str, dict[str, float]]) -> dict[str, float]:
+    """``{prefix}/<lang>/<metric>`` for every language and ``{prefix}/mean/<metric>`` (macro average)."""
+    per_lang_out = dict(per_lang)
+    per_lang_out["mean"] = macro_average(per_lang)
+    return {f"{prefix}/{lang}/{k}": v for lang, m in per_lang_out.items() for k, v in m.items()}
 
 
 def multi_hot(labels: list[list[int]]) -> np.ndarray:

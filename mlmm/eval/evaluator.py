@@ -22,11 +22,26 @@ from typing import Any
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval.embedding_tasks import run_hashing, run_retrieval
 from mlmm.eval.generation_tasks import run_captioning, run_vqa
+from mlmm.eval.pretraining import run_pretraining
 from mlmm.eval.report import write_report
+from mlmm.eval.rerank import run_reranked_retrieval
 
 log = logging.getLogger(__name__)
 
-RUNNERS = {"retrieval": run_retrieval, "hashing": run_hashing, "vqa": run_vqa, "captioning": run_captioning}
+RUNNERS = {
+    "retrieval": run_retrieval,
+    "hashing": run_hashing,
+    "vqa": run_vqa,
+    "captioning": run_captioning,
+    "pretraining": run_pretraining,
+}
+
+
+def runner(bench: BenchmarkConfig):
+    """The task's runner; a retrieval benchmark with ``options.rerank_k`` is two-stage (``mlmm.eval.rerank``)."""
+    if bench.task == "retrieval" and bench.options.get("rerank_k"):
+        return run_reranked_retrieval
+    return RUNNERS[bench.task]
 
 
 def default_primary(bench: BenchmarkConfig, metrics: dict[str, float]) -> str:
@@ -36,6 +51,8 @@ def default_primary(bench: BenchmarkConfig, metrics: dict[str, float]) -> str:
         return prefix + "mean/mean_recall"
     if bench.task == "captioning":
         return prefix + "mean/cider"
+    if bench.task == "pretraining":
+        return "mlm/mean/accuracy"
     if bench.task == "vqa":
         return prefix + ("accuracy" if prefix + "accuracy" in metrics else "exact_match")
     return next(k for k in metrics if k.startswith(prefix) and k.endswith("/i2t/map_all"))
@@ -66,7 +83,7 @@ class Evaluator:
         primary_key = self.cfg.primary
         for bench in self.cfg.benchmarks:
             start = time.perf_counter()
-            found, plot_jobs = RUNNERS[bench.task](bench, model, self.cfg.batch_size, rank, world_size)
+            found, plot_jobs = runner(bench)(bench, model, self.cfg.batch_size, rank, world_size)
             metrics.update(found)
             jobs += plot_jobs
             primary_key = primary_key or default_primary(bench, found)

@@ -18,6 +18,7 @@ from mlmm.models.clip import CLIPModel
 from mlmm.models.family import ModelFamily
 from mlmm.models.mclip import MCLIPModel
 from mlmm.models.mla_build import MLAFamily
+from mlmm.models.mlmm import MLMMModel
 from mlmm.models.towers.hf_text import hf_vocab_and_pad
 from mlmm.models.weights import read_model_config, read_state_dict
 
@@ -27,6 +28,7 @@ FAMILIES: dict[str, ModelFamily] = {
     "clip": CLIPModel,
     "mclip": MCLIPModel,
     "mla": MLAFamily,
+    "mlmm": MLMMModel,
 }
 
 

@@ -19,8 +19,8 @@ from torch import nn
 from mlmm.config import ModelConfig, TokenizerConfig
 from mlmm.models.towers.openclip import (
     build_openclip,
+    image_tokens,
     load_openclip_pretrained,
-    openclip_image_tokens,
     openclip_text_tokens,
     openclip_token_widths,
     openclip_tokenizer_config,
@@ -86,8 +86,8 @@ class CLIPModel(nn.Module):
         return self.clip.encode_text(ids, normalize=normalize)
 
     def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        """[B, 3, H, W] -> [B, 1 + N, W_vision]: class + patch tokens (towers.openclip.openclip_image_tokens)."""
-        return openclip_image_tokens(self.clip, pixels)
+        """[B, 3, H, W] -> [B, 1 + N, W_vision]: class + patch tokens (towers.openclip.image_tokens)."""
+        return image_tokens(self.clip.visual, pixels)
 
     def text_tokens(
         self, ids: torch.Tensor, mask: torch.Tensor | None = None

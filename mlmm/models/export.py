@@ -21,7 +21,7 @@ from torch import nn
 import mlmm
 from mlmm.config import RunConfig, save_config
 from mlmm.models.build import build_model, build_tokenizers, build_transforms, export_model_config
-from mlmm.models.inference import InferenceModel
+from mlmm.models.inference import inference_model
 from mlmm.models.weights import (
     CONFIG_FILE,
     MODEL_FILE,
@@ -99,4 +99,4 @@ def load(path: str | os.PathLike, device: str | torch.device = "cpu") -> Any:
         from mlmm.models.heads import head_family
 
         return head_family(model_cfg.head).predictor(model, transforms, device)
-    return InferenceModel(model, transforms, device=device)
+    return inference_model(model, transforms, device=device)

@@ -99,3 +99,14 @@ class InferenceModel:
                 )
                 out.append(features.float().cpu())
         return torch.cat(out)
+
+
+def inference_model(
+    model: nn.Module, transforms: SampleTransforms, device: Any = "cpu", batch_size: int = 64
+):
+    """The evaluator-facing wrapper of ``model``: its own ``inference_model`` when it has one (MLMM adds an ITM
+    scorer and a captioner), else :class:`InferenceModel`."""
+    own = getattr(model, "inference_model", None)
+    if callable(own):
+        return own(transforms, device, batch_size)
+    return InferenceModel(model, transforms, device=device, batch_size=batch_size)

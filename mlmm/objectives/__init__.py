@@ -10,6 +10,7 @@ from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
+from mlmm.objectives.mlmm import MLMMObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "clip": ClipObjective,
@@ -17,6 +18,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mla_nlt": MLANLTObjective,
     "mla_le": MLALEObjective,
     "hashing": HashingObjective,
+    "mlmm": MLMMObjective,
 }
 
 

@@ -8,6 +8,8 @@
 - ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
   ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
   chance, then trainable parameters and wall time per model.
+- ``mlmm``: CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
+  baselines, t2i R@1 of MLMM's own first stage and after ITM re-ranking of its top-k, chance.
 
 A new family adds its new stages to ``mlmm.quickstart.stages.STAGES`` (a recipe each in
 ``recipes/quickstart/``), a ``Family`` + ``run_<name>`` here, and one row in ``MODELS`` of
@@ -21,7 +23,7 @@ from typing import Any
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.hashing import hashing_metrics, hashing_table
 from mlmm.quickstart.stages import chain
-from mlmm.quickstart.tables import comparison_table, retrieval_table
+from mlmm.quickstart.tables import comparison_table, mlmm_table, retrieval_table
 
 MLA_COLUMNS = (
     ("MLA (NLT)", "mla_nlt"),
@@ -77,3 +79,18 @@ HASHING = Family(
 def run_hashing(settings: Settings) -> Result:
     """CLIP, M-CLIP, then hashing heads at 16/32/64 bits -> ``quickstart_hashing.md``."""
     return run_family(HASHING, settings)
+
+
+MLMM = Family(
+    "mlmm",
+    chain("clip", "mlmm"),
+    primary="mlmm",
+    table=mlmm_table,
+    table_file="quickstart_mlmm.md",
+    costs=True,
+)
+
+
+def run_mlmm(settings: Settings) -> Result:
+    """English CLIP -> MLMM (MLM, ITC, ITM, seq2seq LM, TLM) -> ``quickstart_mlmm.md``."""
+    return run_family(MLMM, settings)

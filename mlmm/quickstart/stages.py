@@ -19,6 +19,7 @@ Contracts:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -28,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
-from mlmm.quickstart.corpus import eval_overrides
+from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, eval_overrides
 
 log = logging.getLogger(__name__)
 
@@ -47,11 +48,19 @@ class Stage:
     name: str
     split: str  # corpus split of data.train.shards
     parent: str | None = None  # the stage whose export it starts from (model.init_from)
-    task: str = "retrieval"  # the evaluator task of its test-split benchmark (StagePlan.common has retrieval)
+    # test shards -> the stage's own eval overrides, applied after the common ones (which score retrieval)
+    evaluate: Callable[[list[str]], list[str]] | None = None
 
     @property
     def recipe(self) -> Path:
         return RECIPES / f"{self.name}.yaml"
+
+
+def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
+    """MLMM's benchmarks on the test split: ITM-re-ranked retrieval (top 8) and the MLM / ITM probe."""
+    common = {"name": BENCHMARK, "shards": test_shards, "languages": list(LANGUAGES)}
+    benches = [{**common, "task": "retrieval", "options": {"rerank_k": 8}}, {**common, "task": "pretraining"}]
+    return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{BENCHMARK}/mean/t2i_r1"]
 
 
 STAGES = {  # every quickstart stage; a family's chain is a sequence of these
@@ -61,7 +70,13 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
         Stage("mclip", "parallel", "clip"),  # M-CLIP teacher learning from the CLIP text tower
         Stage("mla_nlt", "parallel", "clip"),  # MLA native-language transfer (CLIP frozen)
         Stage("mla_le", "train", "mla_nlt"),  # MLA language exposure on image-caption pairs
-        *(Stage(f"hashing_{bits}", "train", "mclip", "hashing") for bits in (16, 32, 64)),  # hashing heads
+        *(  # hashing heads on the M-CLIP export, scored by the hashing benchmark
+            Stage(f"hashing_{bits}", "train", "mclip", functools.partial(eval_overrides, task="hashing"))
+            for bits in (16, 32, 64)
+        ),
+        Stage(
+            "mlmm", "train", "clip", mlmm_benchmarks
+        ),  # MLMM single-stream pretraining on CLIP's image tower
     )
 }
 
@@ -83,13 +98,13 @@ class StagePlan:
 def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
     """``stage``'s RunConfig: its recipe + this run's data, eval, seed, init_from and step overrides."""
     overrides = [*plan.common, f"output_dir={plan.out / stage.name}"]
-    if stage.task != "retrieval":  # replaces the common retrieval benchmark
-        overrides += eval_overrides(plan.shards["test"], stage.task)
     overrides.append(f"data.train.shards={json.dumps(plan.shards[stage.split])}")
     if stage.parent is not None:
         overrides.append(f"model.init_from={plan.export(stage.parent)}")
     if plan.steps.get(stage.name) is not None:
         overrides.append(f"train.max_steps={plan.steps[stage.name]}")
+    if stage.evaluate is not None:
+        overrides += stage.evaluate(plan.shards["test"])
     return load_config(stage.recipe, overrides)
 
 

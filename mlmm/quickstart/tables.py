@@ -70,3 +70,28 @@ def _count(metrics: dict[str, Any], stage: str) -> str:
     if trainable is None:
         return "-"
     return f"{trainable / 1e6:.2f} M of {total / 1e6:.2f} M"
+
+
+MLMM_COLUMNS = (
+    ("MLM acc", "mlm/{lang}/accuracy"),
+    ("MLM baseline", "mlm/{lang}/baseline"),
+    ("ITM acc", "itm/{lang}/accuracy"),
+    ("ITM baseline", "itm/{lang}/baseline"),
+    ("first-stage t2i R@1", f"retrieval/{BENCHMARK}_first_stage/{{lang}}/t2i_r1"),
+    ("re-ranked t2i R@1", f"retrieval/{BENCHMARK}/{{lang}}/t2i_r1"),
+)
+
+
+def mlmm_table(metrics: dict[str, Any], n_test: int, stage: str = "mlmm") -> str:
+    """Markdown: per language MLMM's MLM / ITM accuracy and baselines, first-stage and re-ranked t2i R@1,
+    chance R@1 (percent)."""
+    rows = [
+        "| lang | " + " | ".join(h for h, _ in MLMM_COLUMNS) + " | chance R@1 |",
+        "|" + "---|" * (len(MLMM_COLUMNS) + 2),
+    ]
+    for lang in (*LANGUAGES, "mean"):
+        cells = [metrics.get(f"{stage}/" + key.format(lang=lang)) for _, key in MLMM_COLUMNS]
+        rows.append(
+            f"| {lang} | " + " | ".join(_fmt(c) for c in cells) + f" | {chance_recall(1, n_test):.2f} |"
+        )
+    return "\n".join(rows)

@@ -166,10 +166,15 @@ def set_trainable(module: torch.nn.Module, trainable: bool) -> None:
 # ------------------------------------------------------------------------------ token-level features (heads)
 
 
-def openclip_image_tokens(clip: open_clip.CLIP, pixels: torch.Tensor) -> torch.Tensor:
-    """Pixels [B, 3, H, W] -> the last block's tokens [B, 1 + N, W_vision] after ``ln_post`` (class token
-    first, then the N patches in raster order), via open_clip's ``forward_intermediates``; unprojected."""
-    out = clip.visual.forward_intermediates(
+def image_tokens(visual: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """Patch features of an open_clip ``VisionTransformer``: pixels [B, 3, H, W] -> [B, N, W_v].
+
+    The last block's tokens after ``ln_post`` (open_clip ``forward_intermediates(indices=1,
+    normalize_intermediates=True, output_fmt="NLC")``), class token first, then the (H/p)*(W/p) patches in
+    raster order: N = 1 + (H/p)*(W/p), W_v = the tower's width (not the projected embed_dim). This is the one
+    implementation every family's ``image_tokens`` uses (MLMM's visual tokens, heads' cross-attention).
+    """
+    out = visual.forward_intermediates(
         pixels, indices=1, normalize_intermediates=True, intermediates_only=True,
         output_fmt="NLC", output_extra_tokens=True,
     )  # fmt: skip
@@ -194,5 +199,5 @@ def openclip_text_tokens(
 
 
 def openclip_token_widths(clip: open_clip.CLIP) -> tuple[int, int]:
-    """(W_vision, W_text): the widths of :func:`openclip_image_tokens` / :func:`openclip_text_tokens`."""
+    """(W_vision, W_text): the widths of :func:`image_tokens` / :func:`openclip_text_tokens`."""
     return int(clip.visual.transformer.width), int(clip.transformer.width)

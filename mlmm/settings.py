@@ -144,6 +144,7 @@ class HashingLoss(InfoNCESettings):
     matching_weight: float = 1.0  # text_guided design: BCE on the matching logits
 
 
+@dataclass
 class MLMMLoss(InfoNCESettings):
     """``mlmm``: per-task loss weights; a task with weight 0 is not run. ``ratios`` (task -> probability):
     empty = every task every step (weighted sum), else one task per step drawn with these ratios (UNITER)."""

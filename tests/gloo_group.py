@@ -28,3 +28,16 @@ def gloo_group(rank: int, world: int, port: int) -> Iterator[None]:
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0)
+
+
+def save_rank_average(loss, grads: dict, path: str) -> None:
+    """What the engine does with a step's results: average the loss and every gradient over ranks; rank 0
+    writes ``{"loss": ..., <name>: grad, ...}`` to ``path`` (read back with ``torch.load(weights_only=True)``)."""
+    import torch
+    import torch.distributed as dist
+
+    world = dist.get_world_size()
+    for tensor in (loss, *grads.values()):
+        dist.all_reduce(tensor)
+    if dist.get_rank() == 0:
+        torch.save({"loss": loss / world, **{n: g / world for n, g in grads.items()}}, path)

@@ -10,6 +10,7 @@ import os
 import pytest
 import torch
 import torch.multiprocessing as mp
+from gloo_group import gloo_group, save_rank_average
 from hashing_helpers import hashing_cfg, tiny_clip_export
 
 from mlmm.data.keys import IMAGE, LABELS, TEXT_IDS, TEXT_MASK
@@ -43,23 +44,11 @@ def _loss_and_grads(objective, batch):
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str, export: str) -> None:
-    import torch.distributed as dist
-
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         objective, batch = _problem(export)
         part = slice(rank * BATCH, (rank + 1) * BATCH)
         loss, grads = _loss_and_grads(objective, {k: v[part] for k, v in batch.items()})
-        for tensor in (loss, *grads.values()):
-            dist.all_reduce(tensor)  # the engine averages over ranks
-        if rank == 0:
-            torch.save(
-                {"loss": loss / world, **{n: g / world for n, g in grads.items()}},
-                os.path.join(out_dir, "dist.pt"),
-            )
-    finally:
-        dist.destroy_process_group()
+        save_rank_average(loss, grads, os.path.join(out_dir, "dist.pt"))
 
 
 @pytest.mark.slow

@@ -13,6 +13,7 @@ import os
 import pytest
 import torch
 import torch.multiprocessing as mp
+from gloo_group import gloo_group, save_rank_average
 
 from mlmm.config import ModelConfig, RunConfig, TowerConfig, TrainConfig
 from mlmm.data.keys import IMAGE, LANG_ID, PIVOT_IDS, PIVOT_MASK, SAMPLE_KEY, TEXT_IDS, TEXT_MASK
@@ -65,25 +66,12 @@ def loss_and_grads(objective, batch):
 
 
 def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    import torch.distributed as dist
-
     torch.set_num_threads(1)
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
-    dist.init_process_group("gloo", rank=rank, world_size=world)
-    try:
+    with gloo_group(rank, world, port):
         objective, batch = problem()
         part = slice(rank * BATCH, (rank + 1) * BATCH)
         loss, grads = loss_and_grads(objective, {k: v[part] for k, v in batch.items()})
-        dist.all_reduce(loss)
-        for g in grads.values():
-            dist.all_reduce(g)
-        if rank == 0:
-            torch.save(
-                {"loss": loss / world, **{n: g / world for n, g in grads.items()}},
-                os.path.join(out_dir, "dist.pt"),
-            )
-    finally:
-        dist.destroy_process_group()
+        save_rank_average(loss, grads, os.path.join(out_dir, "dist.pt"))
 
 
 @pytest.mark.slow

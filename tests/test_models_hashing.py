@@ -10,6 +10,7 @@ import torch
 from hashing_helpers import hashing_cfg, tiny_clip_export
 
 import mlmm
+from mlmm.config import ModelConfig, RunConfig, TowerConfig
 from mlmm.data.keys import IMAGE, LABELS, TEXT_IDS, TEXT_MASK
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
@@ -109,3 +110,17 @@ def test_fusion_needs_token_methods_and_head_exports_load_strictly(clip_export, 
     wider = hashing_cfg(str(out), design="fusion", bits=32)
     with pytest.raises(ValueError, match="head.image_hash"):
         build_model(dataclasses.replace(wider.model))
+
+
+def test_a_head_reads_the_languages_of_its_backbone_export(tmp_path):
+    """A head recipe names no ``model.languages``: the data pipeline must accept every language the backbone
+    export was trained for (the quickstart hashing stages on the six-language M-CLIP failed with
+    "data.languages [...] are not in the run's language list ['en']")."""
+    torch.manual_seed(0)
+    backbone = RunConfig(
+        model=ModelConfig(family="clip", clip=TowerConfig(name="tiny-clip"), languages=["en", "de", "ja"])
+    )
+    export = str(export_model(build_model(backbone.model), backbone, tmp_path / "clip"))
+    cfg = hashing_cfg(export)
+    assert cfg.model.languages == ["en"]  # the recipe's default, not what the head runs on
+    assert build_transforms(cfg).languages == ["en", "de", "ja"]

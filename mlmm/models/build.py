@@ -140,7 +140,7 @@ def build_transforms(cfg: RunConfig) -> SampleTransforms:
         image=build_image_transform(cfg),
         tokenizer=tokenizer,
         pivot_tokenizer=pivot,
-        languages=list(cfg.model.languages),
+        languages=list(resolve_model_config(cfg.model).languages),  # a head's: its backbone export's
         num_labels=head_num_labels(cfg.model),
     )
 

@@ -22,6 +22,7 @@ import torch
 
 from mlmm.config import ConfigError, RunConfig, save_config, to_dict
 from mlmm.engine import checkpoint as ckpt
+from mlmm.engine.batch_plan import describe_batch
 from mlmm.engine.compat import scalar_parameter_broadcast
 from mlmm.engine.consolidate import fp32_state_dict, gathered_parameters, strip_prefix
 from mlmm.engine.ds_config import (
@@ -91,6 +92,7 @@ def run_training(cfg: RunConfig, resume: str | None = None, components: Componen
             precision,
             cfg.deepspeed.zero,
         )
+        log.info("batch: %s", describe_batch(cfg.train, world))
 
     model = parts.build_model(cfg.model)
     transforms = parts.build_transforms(cfg)

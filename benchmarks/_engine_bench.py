@@ -61,11 +61,13 @@ def build_engine(cfg, world: int):
 
     from mlmm.engine.compat import scalar_parameter_broadcast
     from mlmm.engine.ds_config import build_ds_config, offloads_optimizer
+    from mlmm.engine.launch import configure_determinism
     from mlmm.engine.optim import build_optimizer, build_scheduler
     from mlmm.engine.run import default_components, enable_activation_checkpointing
 
     parts = default_components()
     ds_config = build_ds_config(cfg, world, "fp32")
+    configure_determinism(False, cfg.seed)  # the same initial weights in every row
     model = parts.build_model(cfg.model)
     transforms = parts.build_transforms(cfg)
     objective = parts.build_objective(cfg, model)

@@ -43,8 +43,6 @@ LR, WD, WARMUP, SEED = 1e-3, 0.1, 5, 0
 
 def make_shards(data: Path, samples: int) -> tuple[list[str], int]:
     """jpg + txt shards from the synthetic corpus's train split (cached in ``data``); (paths, sample count)."""
-    from PIL import Image
-
     from mlmm.data.pipeline import iter_samples
     from mlmm.data.synthetic import synthesize
     from mlmm.data.writer import ShardSink
@@ -59,9 +57,8 @@ def make_shards(data: Path, samples: int) -> tuple[list[str], int]:
                 sample["image"].convert("RGB").save(buf, format="JPEG", quality=90)
                 caption = sample["meta"]["captions"]["en"][0]
                 sink.write({"__key__": sample["__key__"], "jpg": buf.getvalue(), "txt": caption.encode()})
-        count = sum(info.count for info in sink.shards)
+        count = sum(info.samples for info in sink.shards)
         (out / "done.json").write_text(json.dumps({"samples": count}))
-        del Image
     paths = sorted(str(p) for p in out.glob("train-*.tar"))
     return paths, json.loads((out / "done.json").read_text())["samples"]
 

@@ -5,8 +5,9 @@ plus the data loader's own rate — same open_clip CLIP config, same webdataset 
         [--workers 1] [--data DIR] [--openclip-wds DIR | --make-openclip-wds DIR] [--profile 5] [--skip ...]
 
 Rows (samples/s = the median of per-step rates after ``--warmup`` steps):
-- ``limit``: open_clip ``CLIP`` + open_clip ``ClipLoss`` + torch AdamW on one in-memory batch (no data, no
-  engine): forward + backward + step;
+- ``limit``: open_clip ``CLIP`` + open_clip ``ClipLoss`` + torch AdamW (fused kernel, the fastest torch
+  offers; open_clip_train uses the default one) on one in-memory batch (no data, no engine): forward +
+  backward + step;
 - ``mlmm engine, in-memory``: mlmm's DeepSpeed engine (built as ``mlmm train`` builds it) on the same batch;
 - ``mlmm train``: ``python -m mlmm.cli.main train`` on the shards (loader in ``--workers`` processes), rates
   from its ``metrics.jsonl`` (``log_every: 1``);
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _engine_bench import REPO, build_engine, memory_batch, run_config  # noqa: E402
 
 LR, WD, WARMUP, SEED = 1e-3, 0.1, 5, 0
+LIMIT = "limit (open_clip model + ClipLoss + fused AdamW, in-memory)"
 
 
 def make_shards(data: Path, samples: int) -> tuple[list[str], int]:
@@ -63,6 +65,12 @@ def make_shards(data: Path, samples: int) -> tuple[list[str], int]:
     return paths, json.loads((out / "done.json").read_text())["samples"]
 
 
+def _child_env() -> dict[str, str]:
+    """This environment without the process-group variables the in-process engine row exported."""
+    launcher = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")
+    return {k: v for k, v in os.environ.items() if k not in launcher}
+
+
 def _median_rate(rates: list[float], warmup: int) -> float:
     kept = rates[warmup:] or rates
     return statistics.median(kept) if kept else float("nan")
@@ -75,7 +83,7 @@ def limit_rate(preset: dict, batch: int, steps: int, warmup: int) -> float:
     torch.manual_seed(SEED)
     model = open_clip.CLIP(**preset)
     loss_fn = open_clip.ClipLoss()
-    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD)
+    opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD, fused=True)  # the fastest torch AdamW
     size, length = preset["vision_cfg"]["image_size"], preset["text_cfg"]["context_length"]
     images = torch.randn(batch, 3, size, size)
     texts = torch.randint(1, preset["text_cfg"]["vocab_size"], (batch, length))
@@ -144,7 +152,7 @@ def mlmm_train_rate(shards, model, batch, steps, workers, warmup, tmp: Path) -> 
     out = tmp / "mlmm-run"
     cmd = [sys.executable, "-m", "mlmm.cli.main", "train", str(REPO / "recipes" / "quickstart" / "clip.yaml"),
            *_recipe_overrides(shards, model, batch, steps, workers, out)]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env = _child_env()
     proc = subprocess.run(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"mlmm train failed:\n{proc.stderr[-3000:]}")
@@ -168,7 +176,7 @@ def openclip_rate(shards, preset, count, batch, steps, workers, warmup, wds_dir:
         "--log-every-n-steps", "1", "--save-frequency", "0", "--zeroshot-frequency", "0", "--report-to", "",
         "--logs", str(tmp / "openclip-logs"), "--name", "bench", "--seed", str(SEED),
     ]  # fmt: skip
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env = _child_env()
     env["PYTHONPATH"] = str(wds_dir)
     proc = subprocess.run(cmd, cwd=tmp, env=env, capture_output=True, text=True)
     text = proc.stdout + proc.stderr
@@ -240,34 +248,32 @@ def main() -> None:
           f"(median of steps > {args.warmup}), fp32, {len(shards)} jpg shards / {count} samples, "
           f"{args.workers} loader worker(s)")  # fmt: skip
     rows, profile = {}, ""
+    print("| run | samples/s |\n|---|---|", flush=True)
+
+    def record(name: str, rate: float) -> None:
+        rows[name] = rate
+        print(f"| {name} | {rate:.1f} |", flush=True)
+
     if "limit" not in skip:
-        rows["limit (open_clip model + ClipLoss + AdamW, in-memory)"] = limit_rate(
-            preset, args.batch, args.steps, args.warmup
-        )
+        record(LIMIT, limit_rate(preset, args.batch, args.steps, args.warmup))
     if "engine" not in skip:
-        rows["mlmm engine, in-memory batch"], profile = engine_rate(
-            args.model, args.batch, args.steps, args.warmup, args.profile
-        )
+        rate, profile = engine_rate(args.model, args.batch, args.steps, args.warmup, args.profile)
+        record("mlmm engine, in-memory batch", rate)
     if "mlmm" not in skip:
-        rows["mlmm train (shards)"] = mlmm_train_rate(
-            shards, args.model, args.batch, args.steps, args.workers, args.warmup, tmp
-        )
+        rate = mlmm_train_rate(shards, args.model, args.batch, args.steps, args.workers, args.warmup, tmp)
+        record("mlmm train (shards)", rate)
     wds = ensure_wds(args)
     if "openclip" not in skip and wds is not None:
-        rows["open_clip_train (shards)"] = openclip_rate(
+        rate = openclip_rate(
             shards, preset, count, args.batch, args.steps, args.workers, args.warmup, wds, tmp
         )
+        record("open_clip_train (shards)", rate)
     if "loader" not in skip:
-        rows["mlmm loader alone"] = loader_rate(
-            shards, args.model, args.batch, args.workers, max(4, count // args.batch)
+        record(
+            "mlmm loader alone",
+            loader_rate(shards, args.model, args.batch, args.workers, max(4, count // args.batch)),
         )
-    print("| run | samples/s |\n|---|---|")
-    for name, rate in rows.items():
-        print(f"| {name} | {rate:.1f} |")
-    mlmm, limit = (
-        rows.get("mlmm train (shards)"),
-        rows.get("limit (open_clip model + ClipLoss + AdamW, in-memory)"),
-    )
+    mlmm, limit = rows.get("mlmm train (shards)"), rows.get(LIMIT)
     oc, loader = rows.get("open_clip_train (shards)"), rows.get("mlmm loader alone")
     if mlmm and oc:
         print(f"# mlmm / open_clip_train = {mlmm / oc:.2f}")

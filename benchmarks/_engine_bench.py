@@ -56,32 +56,16 @@ def run_config(model: str, *, zero: str, micro_batch: int, steps: int, ckpt: boo
 
 
 def build_engine(cfg, world: int):
-    """(engine, objective, transforms) as :func:`mlmm.engine.run.run_training` builds them (fp32 on CPU)."""
-    import deepspeed
-
-    from mlmm.engine.compat import scalar_parameter_broadcast
-    from mlmm.engine.ds_config import build_ds_config, offloads_optimizer
+    """(engine, objective, transforms) exactly as :func:`mlmm.engine.run.run_training` builds them (fp32 on CPU)."""
+    from mlmm.engine import run
+    from mlmm.engine.ds_config import build_ds_config
     from mlmm.engine.launch import configure_determinism
-    from mlmm.engine.optim import build_optimizer, build_scheduler
-    from mlmm.engine.run import default_components, enable_activation_checkpointing
 
-    parts = default_components()
-    ds_config = build_ds_config(cfg, world, "fp32")
     configure_determinism(False, cfg.seed)  # the same initial weights in every row
-    model = parts.build_model(cfg.model)
-    transforms = parts.build_transforms(cfg)
-    objective = parts.build_objective(cfg, model)
-    if cfg.train.activation_checkpointing:
-        enable_activation_checkpointing(objective)
-    optimizer = build_optimizer(
-        objective, cfg.train.optim, objective.lr_multipliers(), offload=offloads_optimizer(ds_config)
+    engine, transforms = run.build_engine(
+        cfg, run.default_components(), build_ds_config(cfg, world, "fp32"), world
     )
-    scheduler = build_scheduler(optimizer, cfg.train.optim, cfg.train.max_steps)
-    with scalar_parameter_broadcast():
-        engine, *_ = deepspeed.initialize(
-            model=objective, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
-        )
-    return engine, objective, transforms
+    return engine, engine.module, transforms
 
 
 def memory_batch(cfg, transforms, batch: int, seed: int = 0) -> dict[str, Any]:

@@ -202,6 +202,12 @@ class ShardLoader:
             f"({len(self.urls)} shards, {self._streams} worker streams, batch_size {self.batch_size}"
             f"{', drop_last' if self.drop_last else ''}): {epoch_stats}; the shards hold no usable sample"
         )
+        if len(self.urls) <= self.rank:  # shards are split whole: order[rank::world_size]
+            message = (
+                f"{len(self.urls)} shards for {self.world_size} ranks: rank {self.rank} gets none (shards are "
+                "split whole across ranks, as webdataset's split_by_node); write at least one shard per rank "
+                "(mlmm data shard --max-count) or set resampled: true"
+            )
         if self.loop:
             raise EmptyDataError(message)
         logger.warning(message)

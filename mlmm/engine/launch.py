@@ -3,6 +3,8 @@
 Both launchers export RANK / WORLD_SIZE / LOCAL_RANK / MASTER_ADDR / MASTER_PORT (the deepspeed launcher's
 ``--local_rank`` argument is turned into LOCAL_RANK by ``mlmm.cli.main``). A plain process has none of them,
 and DeepSpeed would then try MPI discovery (and fail without mpi4py), so we declare a world of one.
+A process started by Slurm's ``srun`` (one task per GPU, no other launcher) takes its world from the Slurm
+variables instead (:func:`mlmm.engine.slurm.slurm_launcher_env`, see ``recipes/launch/slurm.sbatch``).
 """
 
 from __future__ import annotations
@@ -26,9 +28,18 @@ def free_port() -> int:
 
 
 def ensure_launcher_env() -> bool:
-    """Fill in a single-process world when no launcher set one; returns True when it did."""
+    """Fill in a single-process world when no launcher set one; returns True when it did.
+
+    Under ``srun`` without another launcher the world comes from the Slurm variables (returns False).
+    """
     if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
         os.environ.setdefault("LOCAL_RANK", "0")
+        return False
+    from mlmm.engine.slurm import slurm_launcher_env
+
+    from_slurm = slurm_launcher_env(os.environ)
+    if from_slurm is not None:
+        os.environ.update(from_slurm)
         return False
     os.environ.update(RANK="0", WORLD_SIZE="1", LOCAL_RANK=os.environ.get("LOCAL_RANK", "0"))
     os.environ.setdefault("MASTER_ADDR", "127.0.0.1")

@@ -87,7 +87,22 @@ def build_optimizer(
         from deepspeed.ops.adam import DeepSpeedCPUAdam  # JIT-compiles cpu_adam on first use (~1 min)
 
         return DeepSpeedCPUAdam(groups, adamw_mode=True, **kwargs)
-    return torch.optim.AdamW(groups, **kwargs)
+    return torch.optim.AdamW(groups, **kwargs, **adamw_kernel(groups))
+
+
+def adamw_kernel(groups: list[dict]) -> dict[str, bool]:
+    """``{"fused": True}`` when every parameter is a floating tensor on a device with torch's fused AdamW
+    kernel (CPU, CUDA, ...), else ``{}`` (torch's default: a Python loop per tensor on CPU, foreach on CUDA).
+
+    Same update formula; the fused kernel walks all tensors in one call. Measured on the 7.2 M-parameter
+    tiny-clip, 2 CPU cores: 1528 ms per step for the per-tensor loop, 452 ms foreach, 250 ms fused (load 14).
+    """
+    from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
+    supported = set(_get_fused_kernels_supported_devices())
+    params = [p for g in groups for p in g["params"]]
+    ok = all(p.is_floating_point() and p.device.type in supported for p in params)
+    return {"fused": True} if ok else {}
 
 
 def warmup_cosine(warmup_steps: int, total_steps: int, min_lr_ratio: float) -> Callable[[int], float]:

@@ -22,7 +22,8 @@ import torch
 
 from mlmm.config import ConfigError, RunConfig, save_config, to_dict
 from mlmm.engine import checkpoint as ckpt
-from mlmm.engine.compat import scalar_parameter_broadcast
+from mlmm.engine.batch_plan import describe_batch
+from mlmm.engine.compat import scalar_parameter_broadcast, skip_allreduce_for_one_process
 from mlmm.engine.consolidate import fp32_state_dict, gathered_parameters, strip_prefix
 from mlmm.engine.ds_config import (
     HALF_PRECISIONS,
@@ -91,6 +92,23 @@ def run_training(cfg: RunConfig, resume: str | None = None, components: Componen
             precision,
             cfg.deepspeed.zero,
         )
+        log.info("batch: %s", describe_batch(cfg.train, world))
+
+    engine, transforms = build_engine(cfg, parts, ds_config, world)
+    state, position = TrainState(), None
+    if target is not None:
+        state, position = _restore(engine, target, rank, world)
+    loader = parts.build_loader(
+        cfg.data.train, transforms, batch_size=cfg.train.micro_batch_size, seed=cfg.seed,
+        rank=rank, world_size=world, position=position, loop=True,
+    )  # fmt: skip
+    return _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world, precision)
+
+
+def build_engine(cfg: RunConfig, parts: Components, ds_config: dict, world: int):
+    """Model -> objective (activation checkpointing) -> AdamW groups + schedule -> ``deepspeed.initialize``;
+    returns ``(engine, transforms)`` (``engine.module`` is the objective)."""
+    import deepspeed
 
     model = parts.build_model(cfg.model)
     transforms = parts.build_transforms(cfg)
@@ -101,21 +119,12 @@ def run_training(cfg: RunConfig, resume: str | None = None, components: Componen
         objective, cfg.train.optim, objective.lr_multipliers(), offload=offloads_optimizer(ds_config)
     )
     scheduler = build_scheduler(optimizer, cfg.train.optim, cfg.train.max_steps)
-    import deepspeed
-
     with scalar_parameter_broadcast():
         engine, *_ = deepspeed.initialize(
             model=objective, optimizer=optimizer, lr_scheduler=scheduler, config=ds_config
         )
-
-    state, position = TrainState(), None
-    if target is not None:
-        state, position = _restore(engine, target, rank, world)
-    loader = parts.build_loader(
-        cfg.data.train, transforms, batch_size=cfg.train.micro_batch_size, seed=cfg.seed,
-        rank=rank, world_size=world, position=position, loop=True,
-    )  # fmt: skip
-    return _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world, precision)
+    skip_allreduce_for_one_process(engine, world)
+    return engine, transforms
 
 
 def _train_and_finish(cfg, engine, loader, transforms, parts, state, rank, world, precision) -> dict:

@@ -13,7 +13,7 @@ import torch
 import torchaudio
 from data_factory import caption_meta, image_bytes, make_transforms, wav_bytes
 
-from mlmm.config import DatasetConfig, ModelConfig, TowerConfig
+from mlmm.config import DatasetConfig, ModelConfig, RunConfig, TowerConfig
 from mlmm.data.keys import AUDIO, AUDIO_MASK, AUDIO_TYPE
 from mlmm.data.pipeline import build_loader
 from mlmm.data.transforms import audio_features
@@ -177,3 +177,73 @@ def test_trimodal_loss_is_the_weighted_sum_of_pairwise_infonce():
     )
     assert set(only_audio.terms) == {"text_audio"}
     assert float(only_audio.loss) == pytest.approx(0.5 * expected["text_audio"], rel=1e-6)
+
+
+def test_export_round_trips_through_mlmm_load_with_encode_audio(tmp_path):
+    import mlmm
+    from mlmm.models.build import build_transforms
+    from mlmm.models.export import export_model
+    from mlmm.models.inference import InferenceModel
+
+    torch.manual_seed(0)
+    clip_cfg = RunConfig(model=ModelConfig(family="clip", clip=TowerConfig(name="tiny-clip")))
+    clip = build_model(clip_cfg.model)
+    export_model(clip, clip_cfg, tmp_path / "clip")
+    audio = dataclasses.replace(TINY_AUDIO, mean=-30.0, std=12.5)
+    settings = Clip4VLASettings(audio=audio)
+    model_cfg = dataclasses.replace(MODEL, init_from=str(tmp_path / "clip"), settings=settings)
+    model = build_model(model_cfg)  # CLIP export: clip.* loaded, the audio tower copied from its vision
+    assert all(torch.equal(v, model.clip.state_dict()[k[5:]]) for k, v in clip.state_dict().items())
+    assert torch.equal(model.audio.vit.proj, clip.clip.visual.proj)
+    cfg = RunConfig(model=model_cfg)
+    export_model(model, cfg, tmp_path / "c4")
+    loaded = mlmm.load(tmp_path / "c4")
+    assert loaded.transforms.audio == audio  # the normalisation statistics travel with the export
+    clips = [(_sine(440.0, 0.3), 16000), (np.stack([_sine(880.0, 3.0)] * 2), 16000)]  # short; long stereo
+    direct = InferenceModel(model, build_transforms(cfg))
+    for types in ([0, 1], None):
+        got = loaded.encode_audio(clips, audio_type=types)
+        assert got.shape == (2, 128) and torch.equal(got, direct.encode_audio(clips, audio_type=types))
+    assert not torch.equal(loaded.encode_audio(clips, [0, 1]), loaded.encode_audio(clips, [1, 0]))
+
+
+class _OracleEncoder:
+    """Audio of sample ``s0000i`` and every caption of it embed to the one-hot e_i: a perfect retriever."""
+
+    def __init__(self, samples: list[dict]):
+        self.ids = {s["audio"][0].tobytes(): int(s["__key__"][1:]) for s in samples if s["audio"] is not None}
+
+    def encode_audio(self, audio, audio_type=None):
+        return torch.eye(16)[[self.ids[wave.tobytes()] for wave, _ in audio]]
+
+    def encode_text(self, texts, lang):
+        return torch.eye(16)[[int(t.split()[2]) for t in texts]]
+
+    def encode_image(self, images):
+        raise AssertionError("an audio benchmark encodes no image")
+
+
+def test_audio_retrieval_reports_t2a_a2t_per_language_and_audio_type(tmp_path):
+    from mlmm.config import BenchmarkConfig, EvalConfig
+    from mlmm.data.pipeline import iter_samples
+    from mlmm.eval.evaluator import Evaluator
+
+    shard = _audio_shard(tmp_path)
+    bench = BenchmarkConfig(name="a", shards=[shard], languages=["en"], options={"modality": "audio"})
+    with pytest.raises(ValueError, match="has no audio"):
+        Evaluator(EvalConfig(benchmarks=[bench])).run(_OracleEncoder(list(iter_samples([shard]))))
+    keep = tmp_path / "keep"
+    with ShardSink(keep, "k", max_count=100) as sink:  # the usable samples only (0-3 non-verbal, 7 verbal)
+        for sample in iter_samples([shard]):
+            if sample["audio"] is None:
+                continue
+            member = io.BytesIO()
+            soundfile.write(member, sample["audio"][0].T, sample["audio"][1], format="WAV", subtype="FLOAT")
+            sink.write({"__key__": sample["__key__"], "wav": member.getvalue(), "json": sample["meta"]})
+    bench = dataclasses.replace(bench, shards=[sink.shards[0].path])
+    metrics = Evaluator(EvalConfig(benchmarks=[bench])).run(_OracleEncoder(list(iter_samples(bench.shards))))
+    for key in ("en/t2a_r1", "en/a2t_r1", "en/nonverbal/t2a_r1", "en/verbal/a2t_r10", "mean/t2a_r5"):
+        assert metrics[f"retrieval/a/{key}"] == 100.0, key
+    assert metrics["retrieval/a/en/nonverbal/gallery_size"] == 4.0
+    assert metrics["retrieval/a/en/verbal/gallery_size"] == 1.0
+    assert metrics["primary"] == metrics["retrieval/a/mean/mean_recall"] == 100.0

@@ -56,8 +56,10 @@ class CLIP4VLAModel(CLIPModel):
 
     @staticmethod
     def init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
-        """The export's CLIP towers; the recipe's audio settings (normalisation statistics may be new)."""
-        return dataclasses.replace(cfg, clip=exported.clip)
+        """The export's CLIP towers with the recipe's ``frozen`` / ``lr_mult``; the recipe's audio settings
+        (normalisation statistics may be new)."""
+        clip = dataclasses.replace(exported.clip, frozen=cfg.clip.frozen, lr_mult=cfg.clip.lr_mult)
+        return dataclasses.replace(cfg, clip=clip)
 
     def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
         """A CLIP4VLA export: everything strictly; a CLIP export: ``clip.*`` strictly, then audio from vision."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -247,3 +248,50 @@ def test_audio_retrieval_reports_t2a_a2t_per_language_and_audio_type(tmp_path):
     assert metrics["retrieval/a/en/nonverbal/gallery_size"] == 4.0
     assert metrics["retrieval/a/en/verbal/gallery_size"] == 1.0
     assert metrics["primary"] == metrics["retrieval/a/mean/mean_recall"] == 100.0
+
+
+def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, monkeypatch):
+    from test_quickstart_stages import _counter, _leave_stage
+
+    from mlmm.quickstart.clip4vla import CLIP4VLA
+    from mlmm.quickstart.corpus import Corpus
+    from mlmm.quickstart.entry import Settings, run_family
+
+    shards = {}
+    for split in ("train", "parallel", "test", "audio_train", "audio_test"):
+        (tmp_path / f"{split}-000000.tar").write_bytes(b"")
+        shards[split] = [str(tmp_path / f"{split}-000000.tar")]
+    corpus = Corpus(
+        {"splits": {"test": {"samples": 20}}}, {k: shards[k] for k in ("train", "parallel", "test")}
+    )
+    monkeypatch.setattr("mlmm.quickstart.entry.prepare_corpus", lambda *a: corpus)
+    family = dataclasses.replace(
+        CLIP4VLA, corpora=lambda s: {k: shards[k] for k in ("audio_train", "audio_test")}
+    )
+    configs = []
+
+    def runner(cfg):
+        configs.append(cfg)
+        bench = "retrieval/synth_audio/en"
+        metrics = {
+            f"{bench}/t2a_r1": 40.0,
+            f"{bench}/verbal/t2a_r1": 5.0,
+            f"{bench}/verbal/gallery_size": 8.0,
+        }
+        metrics.update({"primary": 40.0, "retrieval/synth_audio_notype/en/t2a_r1": 30.0})
+        _leave_stage(Path(cfg.output_dir), metrics if cfg.model.family == "clip4vla" else {"x": 1.0})
+        return metrics if cfg.model.family == "clip4vla" else {"x": 1.0}
+
+    result = run_family(family, Settings(tmp_path / "run"), runner, _counter)
+    clip, c4 = configs
+    assert clip.model.family == "clip" and c4.data.train.shards == shards["audio_train"]
+    assert c4.model.init_from == str((tmp_path / "run" / "clip" / "model").resolve())
+    assert [(b.name, b.shards, b.options.get("audio_type")) for b in c4.eval.benchmarks] == [
+        ("synth_audio", shards["audio_test"], None),
+        ("synth_audio_notype", shards["audio_test"], "unknown"),
+    ]
+    m = result.metrics
+    assert m["primary"] == 40.0 and m["clip4vla/retrieval/synth_audio/en/t2a_r1"] == 40.0
+    assert m["chance/synth_audio/t2a_r1"] == 5.0 and m["chance/synth_audio/verbal/t2a_r1"] == 12.5
+    assert "| en | all | 40.0 | - | - | - | - | - | 5.0 | 30.0 |" in result.table
+    assert "| en | verbal | 5.0 | - | - | - | - | - | 12.5 | - |" in result.table

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlmm.quickstart.clip4vla import run_clip4vla
 from mlmm.quickstart.entry import Settings
 from mlmm.quickstart.families import run_hashing, run_mclip, run_mla, run_mlmm
 from mlmm.quickstart.stages import STAGES
@@ -38,6 +39,7 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "mla": (run_mla, "also MLA (NLT + LE) from the English CLIP, beside M-CLIP"),
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
     "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
+    "clip4vla": (run_clip4vla, "English CLIP -> CLIP4VLA: audio joins its space (t2a/a2t per audio type)"),
 }
 
 

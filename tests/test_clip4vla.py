@@ -295,3 +295,32 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     assert m["chance/synth_audio/t2a_r1"] == 5.0 and m["chance/synth_audio/verbal/t2a_r1"] == 12.5
     assert "| en | all | 40.0 | - | - | - | - | - | 5.0 | 30.0 |" in result.table
     assert "| en | verbal | 5.0 | - | - | - | - | - | 12.5 | - |" in result.table
+
+
+@pytest.mark.parametrize(
+    ("recipe", "low", "high"),
+    [("pretrain/clip4vla_vitb32_audioset.yaml", 230e6, 245e6), ("quickstart/clip4vla.yaml", 2e6, 12e6)],
+)
+def test_recipes_validate_and_build(tmp_path, recipe, low, high):
+    """Real size on the meta device: ViT-B/32 CLIP (151 M) + an audio ViT-B/32 (88 M, 7x7 patches per chunk)."""
+    from mlmm.config import PROJECT_ROOT, load_config
+
+    (tmp_path / "x-000000.tar").write_bytes(b"")
+    overrides = [
+        f"data.train.shards=[{tmp_path / 'x-000000.tar'}]",
+        "eval.benchmarks=[]",
+        "eval.primary=null",
+    ]
+    cfg = load_config(PROJECT_ROOT / "recipes" / recipe, [*overrides, "model.init_from=null"])
+    assert cfg.model.family == "clip4vla" and cfg.train.objective == "clip4vla"
+    with torch.device("meta"):
+        model = build_model(cfg.model)
+    assert low < sum(p.numel() for p in model.parameters()) < high
+    chunks = cfg.model.settings.audio.max_frames // cfg.model.settings.audio.chunk_frames
+    assert (
+        model.audio.vit.positional_embedding.shape[0]
+        == 1
+        + (cfg.model.settings.audio.num_mel_bins // model.audio.patch)
+        * (cfg.model.settings.audio.chunk_frames // model.audio.patch)
+        and chunks >= 1
+    )

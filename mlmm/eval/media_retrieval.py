@@ -18,7 +18,7 @@ import numpy as np
 from mlmm.config import BenchmarkConfig
 from mlmm.data.keys import AUDIO_TYPES
 from mlmm.eval.collect import encode_in_batches, run_sharded
-from mlmm.eval.embedding_tasks import _encode_texts, retrieval_keys, texts_for
+from mlmm.eval.embedding_tasks import caption_queries, retrieval_keys
 from mlmm.eval.protocols import require_method
 from mlmm.eval.retrieval import retrieval_metrics
 
@@ -77,11 +77,7 @@ def run_audio_retrieval(bench, model, batch_size: int, rank: int, world_size: in
     meta, gallery, types = encode_audio_gallery(bench, model, batch_size, rank, world_size)
     per_lang: dict[str, dict[str, float]] = {}
     for lang in bench.languages:
-        samples, texts, owner = texts_for(meta, lang, first_only=False)
-        if not samples:
-            raise ValueError(f"benchmark {bench.name!r}: no captions in language {lang!r}")
-        text_emb = _encode_texts(model, texts, lang, batch_size, rank, world_size)
-        owner = np.asarray(owner)
+        samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
         found = renamed(retrieval_metrics(gallery[samples], text_emb, owner), "a")
         sample_types = types[samples]
         for name, code in AUDIO_TYPES.items():

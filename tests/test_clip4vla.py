@@ -324,3 +324,21 @@ def test_recipes_validate_and_build(tmp_path, recipe, low, high):
         * (cfg.model.settings.audio.chunk_frames // model.audio.patch)
         and chunks >= 1
     )
+
+
+def test_audio_stats_are_the_moments_of_the_real_frames_and_count_bad_clips(tmp_path):
+    from mlmm.data.audio_stats import audio_stats
+    from mlmm.data.pipeline import iter_samples
+
+    shard = _audio_shard(tmp_path)
+    stats = audio_stats([shard], dataclasses.replace(TINY_AUDIO, mean=5.0, std=2.0))  # stats of raw features
+    real = []
+    for sample in iter_samples([shard]):
+        if sample["audio"] is not None:
+            feats, mask = audio_features(*sample["audio"], TINY_AUDIO)
+            real.append(feats[mask].double())
+    values = torch.cat(real)
+    assert stats["samples"] == 5 and stats["frames"] == values.shape[0]
+    assert stats["skipped"] == {"missing_audio": 1, "bad_audio": 2}
+    assert stats["mean"] == pytest.approx(float(values.mean()), rel=1e-9)
+    assert stats["std"] == pytest.approx(float(values.std(unbiased=False)), rel=1e-6)

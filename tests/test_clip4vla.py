@@ -342,3 +342,9 @@ def test_audio_stats_are_the_moments_of_the_real_frames_and_count_bad_clips(tmp_
     assert stats["skipped"] == {"missing_audio": 1, "bad_audio": 2}
     assert stats["mean"] == pytest.approx(float(values.mean()), rel=1e-9)
     assert stats["std"] == pytest.approx(float(values.std(unbiased=False)), rel=1e-6)
+
+
+def test_a_budget_that_is_not_whole_chunks_fails_naming_the_keys():
+    bad = Clip4VLASettings(audio=dataclasses.replace(TINY_AUDIO, max_frames=70))
+    with pytest.raises(ValueError, match="max_frames=70 is not a multiple of chunk_frames=32"):
+        build_model(dataclasses.replace(MODEL, settings=bad))

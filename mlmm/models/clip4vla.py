@@ -43,10 +43,15 @@ class CLIP4VLAModel(CLIPModel):
         clip = build_openclip(cfg.clip)
         load_openclip_pretrained(clip, cfg.clip)
         settings, preset = cfg.settings, resolve_openclip_preset(cfg.clip.name)
+        chunk = settings.audio.chunk_frames or settings.audio.max_frames
+        if settings.audio.max_frames % chunk:
+            raise ValueError(
+                f"model.settings.audio.max_frames={settings.audio.max_frames} is not a multiple of "
+                f"chunk_frames={chunk}: the audio tower reads whole chunks"
+            )
         audio = AudioViT(
-            preset["vision_cfg"], int(clip.visual.output_dim), settings.audio.num_mel_bins,
-            settings.audio.chunk_frames or settings.audio.max_frames, settings.patch_size,
-            settings.audio_type_token,
+            preset["vision_cfg"], int(clip.visual.output_dim), settings.audio.num_mel_bins, chunk,
+            settings.patch_size, settings.audio_type_token,
         )  # fmt: skip
         audio.load_from_vision(clip.visual)
         model = cls(clip, audio)

@@ -22,6 +22,10 @@ is not trained again (e.g. MLA alone from a cached CLIP).
 frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all`` and
 the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
 i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
+
+``--model clip4vla`` synthesises an audio corpus in ``DIR/data_audio`` and adds ``clip4vla.yaml`` ->
+``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``): t2a / a2t per audio type,
+with the type withheld beside it, in ``DIR/quickstart_clip4vla.md``.
 """
 
 from __future__ import annotations

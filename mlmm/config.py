@@ -27,6 +27,7 @@ from typing import Any, Literal, Union
 
 import yaml
 
+from mlmm.feature_config import AudioFeatureConfig, SpecAugmentConfig
 from mlmm.settings import FAMILY_SETTINGS, HEAD_SETTINGS, OBJECTIVE_LOSSES, NoSettings
 
 
@@ -71,18 +72,6 @@ class TokenizerConfig:
 
 
 @dataclass
-class AudioFeatureConfig:
-    """Audio decoding (soundfile) + torchaudio features."""
-
-    sample_rate: int = 16000
-    kind: Literal["fbank", "melspec"] = "fbank"
-    num_mel_bins: int = 64
-    max_frames: int = 256  # pad/truncate along time
-    frame_shift_ms: float = 10.0
-    frame_length_ms: float = 25.0
-
-
-@dataclass
 class DatasetConfig:
     """One WebDataset source: shards plus how to turn samples into batch entries."""
 
@@ -100,6 +89,7 @@ class DatasetConfig:
     image_size: int | None = None  # overrides the model's image size for preprocessing
     num_frames: int = 8  # video: frames per clip (evenly subsampled, or the last repeated)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
+    spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # train-time audio masking
 
 
 @dataclass

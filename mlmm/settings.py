@@ -16,6 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from mlmm.feature_config import Clip4VLAAudioConfig
+
 # --------------------------------------------------------------------------------------------- model.settings
 
 
@@ -49,11 +51,23 @@ class MLMMSettings:
     vision_frozen: bool = True  # the open_clip image tower (patch features) takes no gradient
 
 
+@dataclass
+class Clip4VLASettings:
+    """CLIP4VLA (``model.family: clip4vla``; ``mlmm/models/clip4vla.py``): an audio ViT initialised from
+    ``model.clip``'s vision tower reads ``audio`` features (saved with the export, so inference preprocesses
+    alike) in chunks of ``audio.chunk_frames`` frames; ``audio_type_token`` adds the verbal / non-verbal row."""
+
+    audio: Clip4VLAAudioConfig = field(default_factory=Clip4VLAAudioConfig)
+    patch_size: int | None = None  # audio patch size; None = the vision tower's
+    audio_type_token: bool = True  # false: the no-type-token ablation (the 2-row table is not built)
+
+
 FAMILY_SETTINGS: dict[str, type] = {
     "clip": NoSettings,
     "mclip": NoSettings,
     "mla": MLASettings,
     "mlmm": MLMMSettings,
+    "clip4vla": Clip4VLASettings,
 }
 
 # ----------------------------------------------------------------------------------------- model.head.settings
@@ -158,6 +172,18 @@ class MLMMLoss(InfoNCESettings):
     mask_prob: float = 0.15  # BERT: 15% of real text tokens; of those 80% [MASK], 10% random, 10% kept
 
 
+@dataclass
+class Clip4VLALoss:
+    """``clip4vla``: weighted tri-modal InfoNCE (``mlmm/losses/trimodal.py``) with CLIP's logit scale; a pair
+    whose weight is 0 (or whose modality the batch lacks) is not computed."""
+
+    text_vision_weight: float = 1.0
+    text_audio_weight: float = 1.0
+    vision_audio_weight: float = 1.0
+    learn_temperature: bool = True  # false freezes open_clip's logit_scale
+    gather_with_grad: bool = True
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
@@ -165,4 +191,5 @@ OBJECTIVE_LOSSES: dict[str, type] = {
     "mla_le": ImageTextLoss,
     "hashing": HashingLoss,
     "mlmm": MLMMLoss,
+    "clip4vla": Clip4VLALoss,
 }

@@ -41,3 +41,19 @@ def save_rank_average(loss, grads: dict, path: str) -> None:
         dist.all_reduce(tensor)
     if dist.get_rank() == 0:
         torch.save({"loss": loss / world, **{n: g / world for n, g in grads.items()}}, path)
+
+
+def half_batch_step(
+    rank: int, world: int, port: int, out_dir: str, problem, loss_and_grads, per_rank: int
+) -> None:
+    """A spawned rank's part of a "2 ranks x B == 1 rank x 2B" test: ``problem() -> (objective, full batch)``,
+    this rank's slice of ``per_rank`` samples through ``loss_and_grads(objective, batch) -> (loss, grads)``,
+    then :func:`save_rank_average` to ``out_dir/dist.pt``."""
+    import torch
+
+    torch.set_num_threads(1)
+    with gloo_group(rank, world, port):
+        objective, batch = problem()
+        part = slice(rank * per_rank, (rank + 1) * per_rank)
+        loss, grads = loss_and_grads(objective, {k: v[part] for k, v in batch.items()})
+        save_rank_average(loss, grads, os.path.join(out_dir, "dist.pt"))

@@ -1,5 +1,6 @@
 """Train an MLMM recipe with the real components in a subprocess; ``MLMM_KILL_AT_FORWARD=N`` SIGKILLs the
-process at the N-th objective forward (kill -9 mid-run, for tests/test_mlmm_resume.py)."""
+process at the N-th objective forward (kill -9 mid-run, for tests/test_mlmm_resume.py); ``MLMM_KILL_OBJECTIVE``
+names another objective of ``mlmm.objectives.OBJECTIVES`` to count (tests/test_clip4vla_resume.py)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ def main(argv: list[str]) -> int:
 
     from mlmm.config import load_config
     from mlmm.engine.run import run_training
-    from mlmm.objectives.mlmm import MLMMObjective
+    from mlmm.objectives import OBJECTIVES
 
     parser = argparse.ArgumentParser()
     parser.add_argument("recipe")
@@ -23,7 +24,8 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO)
     kill_at = int(os.environ.get("MLMM_KILL_AT_FORWARD", "0"))
     if kill_at:
-        original, calls = MLMMObjective.forward, {"n": 0}
+        objective = OBJECTIVES[os.environ.get("MLMM_KILL_OBJECTIVE", "mlmm")]
+        original, calls = objective.forward, {"n": 0}
 
         def forward(self, batch):
             calls["n"] += 1
@@ -31,7 +33,7 @@ def main(argv: list[str]) -> int:
                 os.kill(os.getpid(), signal.SIGKILL)
             return original(self, batch)
 
-        MLMMObjective.forward = forward
+        objective.forward = forward
     run_training(load_config(args.recipe), args.resume)
     return 0
 

@@ -24,6 +24,7 @@ TINY = {
         family="mlmm", clip=TowerConfig(name="tiny-clip"), towers={"text": TowerConfig(source="hf", name="tiny-xlmr")},
         languages=["en", "de"],
     ),
+    "clip4vla": ModelConfig(family="clip4vla", clip=TowerConfig(name="tiny-clip")),
 }  # fmt: skip
 
 

@@ -22,6 +22,10 @@ is not trained again (e.g. MLA alone from a cached CLIP).
 frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all`` and
 the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
 i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
+
+``--model clip4vla`` synthesises an audio corpus in ``DIR/data_audio`` and adds ``clip4vla.yaml`` ->
+``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``): t2a / a2t per audio type,
+with the type withheld beside it, in ``DIR/quickstart_clip4vla.md``.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from mlmm.quickstart.clip4vla import run_clip4vla
 from mlmm.quickstart.entry import Settings
 from mlmm.quickstart.families import run_hashing, run_mclip, run_mla, run_mlmm
 from mlmm.quickstart.stages import STAGES
@@ -38,6 +43,7 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "mla": (run_mla, "also MLA (NLT + LE) from the English CLIP, beside M-CLIP"),
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
     "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
+    "clip4vla": (run_clip4vla, "English CLIP -> CLIP4VLA: audio joins its space (t2a/a2t per audio type)"),
 }
 
 

@@ -31,7 +31,7 @@ from mlmm.data.decode import DecodeError, decode_sample
 from mlmm.data.rawstream import derive_seed
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.data.stats import DataStats
-from mlmm.data.transforms import audio_features, frames_tensor
+from mlmm.data.transforms import audio_features, frames_tensor, spec_augment
 from mlmm.text.protocol import TextTokenizer
 
 KNOWN_MODALITIES = ("image", "video", "audio", "text", "labels", "qa")
@@ -177,6 +177,9 @@ def _media_entries(sample: dict, plan: SamplePlan, aug_seed: int) -> dict[str, A
             feats, mask = audio_features(*sample["audio"], tf.audio or plan.cfg.audio)
         except (ValueError, RuntimeError) as exc:
             raise DecodeError("bad_audio", str(exc)) from None
+        masking = plan.cfg.spec_augment
+        if masking.freq_masks or masking.time_masks:
+            feats = _with_private_rng(aug_seed + 1, lambda: spec_augment(feats, mask, masking))
         audio_type = (sample["meta"].get("audio") or {}).get("type", "nonverbal")
         if audio_type not in keys.AUDIO_TYPES:
             raise DecodeError("bad_json", f"audio.type {audio_type!r} not in {list(keys.AUDIO_TYPES)}")

@@ -4,8 +4,10 @@
   CLIP normalisation at eval; RandomResizedCrop at train): ``PIL.Image -> float [3, S, S]``.
 - :func:`frames_tensor`: ``list[PIL] -> float [N, 3, S, S]`` with exactly ``num_frames`` frames.
 - :func:`audio_features`: ``(waveform [C, T], sr)`` -> mono -> ``torchaudio.functional.resample`` to
-  ``cfg.sample_rate`` -> log-mel features ``[T', F]`` (``kaldi.fbank`` or ``log(MelSpectrogram + 1e-6)``) ->
-  zero-padded / truncated to ``[cfg.max_frames, F]`` with a bool mask ``[cfg.max_frames]`` (True on real frames).
+  ``cfg.sample_rate`` -> log-mel features ``[T', F]`` (``kaldi.fbank``, ``log(MelSpectrogram + 1e-6)`` or the
+  CLIP4VLA dB mel, see ``mlmm.feature_config``) -> zero-padded / truncated to ``[cfg.max_frames, F]`` with a bool
+  mask ``[cfg.max_frames]`` (True on real frames) -> real frames normalised with ``cfg.mean`` / ``cfg.std``.
+- :func:`spec_augment`: seeded frequency / time masking of such features (train-time option).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 import torchaudio
 from PIL import Image
 
-from mlmm.config import AudioFeatureConfig
+from mlmm.feature_config import AudioFeatureConfig, SpecAugmentConfig
 
 LOG_EPS = 1e-6  # floor inside log() for the mel spectrogram (silence would be -inf)
 
@@ -73,6 +75,18 @@ def _mel_module(sample_rate: int, win: int, hop: int, n_mels: int) -> torchaudio
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _db_mel_modules(
+    sample_rate: int, n_fft: int, hop: int, n_mels: int, f_max: float | None
+) -> tuple[torchaudio.transforms.MelSpectrogram, torchaudio.transforms.AmplitudeToDB]:
+    """librosa's ``melspectrogram`` defaults (centred Hann STFT, power 2, Slaney scale and norm) + power_to_db."""
+    mel = torchaudio.transforms.MelSpectrogram(
+        sample_rate=sample_rate, n_fft=n_fft, hop_length=hop, n_mels=n_mels, f_max=f_max,
+        norm="slaney", mel_scale="slaney", pad_mode="constant",
+    )  # fmt: skip
+    return mel, torchaudio.transforms.AmplitudeToDB(stype="power", top_db=80.0)
+
+
 def log_mel(wav: torch.Tensor, cfg: AudioFeatureConfig) -> torch.Tensor:
     """Mono float [1, T] at ``cfg.sample_rate`` -> log-mel features float [T', F] (F = ``cfg.num_mel_bins``).
 
@@ -94,7 +108,10 @@ def log_mel(wav: torch.Tensor, cfg: AudioFeatureConfig) -> torch.Tensor:
     if cfg.kind == "melspec":
         mel = _mel_module(cfg.sample_rate, win, hop, cfg.num_mel_bins)(wav)[0]  # [F, T']
         return torch.log(mel + LOG_EPS).T.contiguous()
-    raise ValueError(f"audio feature kind must be 'fbank' or 'melspec', got {cfg.kind!r}")
+    if cfg.kind == "db_mel":  # n_fft = the window (CLIP4VLA: 512 samples = 32 ms, hop 128 = 8 ms)
+        mel, to_db = _db_mel_modules(cfg.sample_rate, win, hop, cfg.num_mel_bins, cfg.f_max)
+        return to_db(mel(wav)[0]).T.contiguous()
+    raise ValueError(f"audio feature kind must be 'fbank', 'melspec' or 'db_mel', got {cfg.kind!r}")
 
 
 def pad_frames(features: torch.Tensor, max_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -114,4 +131,33 @@ def audio_features(
     wav = to_mono(waveform)
     if sample_rate != cfg.sample_rate:
         wav = torchaudio.functional.resample(wav, sample_rate, cfg.sample_rate)
-    return pad_frames(log_mel(wav, cfg), cfg.max_frames)
+    features, mask = pad_frames(log_mel(wav, cfg), cfg.max_frames)
+    return normalise(features, mask, cfg), mask
+
+
+def normalise(features: torch.Tensor, mask: torch.Tensor, cfg: AudioFeatureConfig) -> torch.Tensor:
+    """Real frames ``(x - cfg.mean) / cfg.std`` (unchanged without statistics); padded frames stay 0."""
+    if cfg.mean is None and cfg.std is None:
+        return features
+    if cfg.mean is None or cfg.std is None or cfg.std <= 0:
+        raise ValueError(f"audio normalisation needs both mean and std > 0, got {cfg.mean}, {cfg.std}")
+    return torch.where(mask[:, None], (features - cfg.mean) / cfg.std, features.new_zeros(()))
+
+
+def spec_augment(features: torch.Tensor, mask: torch.Tensor, cfg: SpecAugmentConfig) -> torch.Tensor:
+    """float [T, F] -> a copy with ``cfg`` frequency bands and time spans (within the real frames) set to 0.
+
+    Widths and starts come from torch's default CPU generator: the data pipeline calls this under the
+    sample's private seeded RNG (``batching._with_private_rng``), so the masks are a function of
+    (seed, epoch, sample key)."""
+    out = features.clone()
+    real, bins = int(mask.sum()), features.shape[1]
+    for count, width, size, axis in (
+        (cfg.freq_masks, cfg.freq_width, bins, 1),
+        (cfg.time_masks, cfg.time_width, real, 0),
+    ):
+        for _ in range(count if width > 0 and size > 0 else 0):
+            w = int(torch.randint(0, min(width, size) + 1, ()))
+            start = int(torch.randint(0, size - w + 1, ()))
+            out.narrow(axis, start, w).zero_()
+    return out

@@ -66,6 +66,17 @@ def texts_for(meta: BenchmarkMeta, lang: str, first_only: bool) -> tuple[list[in
     return samples, texts, owner
 
 
+def caption_queries(
+    bench, meta: BenchmarkMeta, model: Any, lang: str, batch_size: int, rank: int, world_size: int
+):
+    """(gallery indices with ``lang`` captions, int [N_t] caption -> position among them, float [N_t, D]
+    caption embeddings) for one language; a language without captions is an error naming the benchmark."""
+    samples, texts, owner = texts_for(meta, lang, first_only=False)
+    if not samples:
+        raise ValueError(f"benchmark {bench.name!r}: no captions in language {lang!r}")
+    return samples, np.asarray(owner), _encode_texts(model, texts, lang, batch_size, rank, world_size)
+
+
 def _encode_texts(model: Any, texts: list[str], lang: str, batch_size: int, rank: int, world_size: int):
     return encode_sharded_texts(
         texts, functools.partial(model.encode_text, lang=lang), batch_size, rank, world_size
@@ -81,11 +92,8 @@ def run_retrieval(
     meta, gallery = encode_gallery(bench, model, batch_size, rank, world_size)
     per_lang: dict[str, dict[str, float]] = {}
     for lang in bench.languages:
-        samples, texts, owner = texts_for(meta, lang, first_only=False)
-        if not samples:
-            raise ValueError(f"benchmark {bench.name!r}: no captions in language {lang!r}")
-        text_emb = _encode_texts(model, texts, lang, batch_size, rank, world_size)
-        per_lang[lang] = retrieval_metrics(gallery[samples], text_emb, np.asarray(owner))
+        samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
+        per_lang[lang] = retrieval_metrics(gallery[samples], text_emb, owner)
     metrics = retrieval_keys(f"retrieval/{bench.name}", per_lang)
     jobs = [
         (

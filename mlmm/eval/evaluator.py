@@ -22,6 +22,7 @@ from typing import Any
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval.embedding_tasks import run_hashing, run_retrieval
 from mlmm.eval.generation_tasks import run_captioning, run_vqa
+from mlmm.eval.media_retrieval import run_audio_retrieval
 from mlmm.eval.pretraining import run_pretraining
 from mlmm.eval.report import write_report
 from mlmm.eval.rerank import run_reranked_retrieval
@@ -41,6 +42,8 @@ def runner(bench: BenchmarkConfig):
     """The task's runner; a retrieval benchmark with ``options.rerank_k`` is two-stage (``mlmm.eval.rerank``)."""
     if bench.task == "retrieval" and bench.options.get("rerank_k"):
         return run_reranked_retrieval
+    if bench.task == "retrieval" and bench.options.get("modality") == "audio":
+        return run_audio_retrieval  # t2a / a2t per language and audio type
     return RUNNERS[bench.task]
 
 

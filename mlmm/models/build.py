@@ -15,6 +15,7 @@ from torch import nn
 from mlmm.config import ModelConfig, RunConfig
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.models.clip import CLIPModel
+from mlmm.models.clip4vla import CLIP4VLAModel
 from mlmm.models.family import ModelFamily
 from mlmm.models.mclip import MCLIPModel
 from mlmm.models.mla_build import MLAFamily
@@ -29,6 +30,7 @@ FAMILIES: dict[str, ModelFamily] = {
     "mclip": MCLIPModel,
     "mla": MLAFamily,
     "mlmm": MLMMModel,
+    "clip4vla": CLIP4VLAModel,
 }
 
 
@@ -142,6 +144,7 @@ def build_transforms(cfg: RunConfig) -> SampleTransforms:
         pivot_tokenizer=pivot,
         languages=list(resolve_model_config(cfg.model).languages),  # a head's: its backbone export's
         num_labels=head_num_labels(cfg.model),
+        audio=getattr(cfg.model.settings, "audio", None),  # families that read audio keep its features
     )
 
 

@@ -42,6 +42,10 @@ class InferenceModel:
     (:func:`frozen_parameters`), in chunks of ``batch_size``. Captions go through
     ``transforms.tokenizer`` in every language: for ``clip`` that is CLIP's BPE (English model; other languages
     give the English-CLIP baseline), for ``mclip`` the multilingual student.
+
+    ``encode_audio(audio: list[(float [C, T], rate)], audio_type=None) -> float [N, D]`` for models with an
+    ``encode_audio`` (CLIP4VLA): features by ``transforms.audio`` (``mlmm.data.transforms.audio_features``);
+    ``audio_type``: per clip 0 non-verbal, 1 verbal, -1 unknown (None: all unknown, the tower's documented rule).
     """
 
     def __init__(
@@ -77,6 +81,31 @@ class InferenceModel:
             for chunk in self._chunks(list(images)):
                 pixels = torch.stack([self.preprocess(image) for image in chunk]).to(self.device)
                 out.append(self.model.encode_image(pixels, normalize=True).float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def encode_audio(self, audio: list[Any], audio_type: list[int] | None = None) -> torch.Tensor:
+        """Decoded clips ``(waveform [C, T], sample_rate)`` -> [N, D] (CPU, float32, unit rows)."""
+        from mlmm.data.transforms import audio_features
+
+        if not callable(getattr(self.model, "encode_audio", None)) or self.transforms.audio is None:
+            raise TypeError(f"{type(self.model).__name__} has no audio tower (encode_audio)")
+        if not audio:
+            return self._empty()
+        kinds = [-1] * len(audio) if audio_type is None else list(audio_type)
+        if len(kinds) != len(audio):
+            raise ValueError(f"encode_audio: {len(audio)} clips but {len(kinds)} audio types")
+        out = []
+        with frozen_parameters(self.model):
+            for start in range(0, len(audio), self.batch_size):
+                chunk = audio[start : start + self.batch_size]
+                feats, masks = zip(*(audio_features(w, r, self.transforms.audio) for w, r in chunk))
+                types = torch.tensor(kinds[start : start + self.batch_size], dtype=torch.long)
+                emb = self.model.encode_audio(
+                    torch.stack(feats).to(self.device), torch.stack(masks).to(self.device),
+                    types.to(self.device), normalize=True,
+                )  # fmt: skip
+                out.append(emb.float().cpu())
         return torch.cat(out)
 
     @torch.no_grad()

@@ -7,6 +7,7 @@ from torch import nn
 from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
 from mlmm.objectives.clip import ClipObjective
+from mlmm.objectives.clip4vla import Clip4VLAObjective
 from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
@@ -19,6 +20,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mla_le": MLALEObjective,
     "hashing": HashingObjective,
     "mlmm": MLMMObjective,
+    "clip4vla": Clip4VLAObjective,
 }
 
 

@@ -34,6 +34,7 @@ class Family:
     table_file: str  # written in DIR beside metrics.json
     costs: bool = False  # report <stage>/wall_s, trainable_params, total_params (stage.json records)
     extra: Callable[[dict[str, Any], Corpus], dict[str, Any]] | None = None  # more metrics after the chain
+    corpora: Callable[[Settings], dict[str, list[str]]] | None = None  # more splits (e.g. an audio corpus)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,8 @@ def run_family(
     common = eval_overrides(corpus.shards["test"]) + [f"seed={settings.seed}"]
     if settings.micro_batch:
         common.append(f"train.micro_batch_size={settings.micro_batch}")
-    plan = StagePlan(out, corpus.shards, common, settings.steps, settings.reuse)
+    shards = {**corpus.shards, **(family.corpora(settings) if family.corpora is not None else {})}
+    plan = StagePlan(out, shards, common, settings.steps, settings.reuse)
     metrics = run_chain(family.chain, plan, family.costs, runner, counter)
     metrics.update(chance_metrics(corpus.n_test))
     if family.extra is not None:  # e.g. hashing's per-width keys and random-code baseline

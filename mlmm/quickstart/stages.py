@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
+from mlmm.quickstart.audio_corpus import clip4vla_benchmarks
 from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, eval_overrides
 
 log = logging.getLogger(__name__)
@@ -50,6 +51,7 @@ class Stage:
     parent: str | None = None  # the stage whose export it starts from (model.init_from)
     # test shards -> the stage's own eval overrides, applied after the common ones (which score retrieval)
     evaluate: Callable[[list[str]], list[str]] | None = None
+    eval_split: str = "test"  # the split whose shards ``evaluate`` receives
 
     @property
     def recipe(self) -> Path:
@@ -77,6 +79,7 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
         Stage(
             "mlmm", "train", "clip", mlmm_benchmarks
         ),  # MLMM single-stream pretraining on CLIP's image tower
+        Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
     )
 }
 
@@ -104,7 +107,7 @@ def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
     if plan.steps.get(stage.name) is not None:
         overrides.append(f"train.max_steps={plan.steps[stage.name]}")
     if stage.evaluate is not None:
-        overrides += stage.evaluate(plan.shards["test"])
+        overrides += stage.evaluate(plan.shards[stage.eval_split])
     return load_config(stage.recipe, overrides)
 
 

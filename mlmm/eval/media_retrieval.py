@@ -1,0 +1,94 @@
+"""Text <-> audio retrieval per language and per audio type (``options.modality: audio``).
+
+Keys: ``retrieval/<bench>/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``_medr``, ``_meanr``, ``mean_recall``, ``rsum``)
+over the whole gallery, ``retrieval/<bench>/<lang>/<type>/...`` over the sub-gallery of one audio type
+(``nonverbal`` / ``verbal``: a caption queries only clips of its own clip's type), and the macro average over
+languages ``retrieval/<bench>/mean/...``. The metrics are :func:`mlmm.eval.retrieval.retrieval_metrics`'s
+(``i2t`` read as a2t, ``t2i`` as t2a).
+
+Options: ``audio_type``: ``known`` (default: the clip's ``json`` ``audio.type`` is given to ``encode_audio``,
+as training sees it) or ``unknown`` (every clip -1: the tower's rule for clips without metadata);
+``max_samples``, ``txt_language`` as for image retrieval.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mlmm.config import BenchmarkConfig
+from mlmm.data.keys import AUDIO_TYPES
+from mlmm.eval.collect import encode_in_batches, run_sharded
+from mlmm.eval.embedding_tasks import caption_queries, retrieval_keys
+from mlmm.eval.protocols import require_method
+from mlmm.eval.retrieval import retrieval_metrics
+
+UNKNOWN_TYPE = -1
+
+
+def audio_type_of(sample: dict) -> int:
+    """0 non-verbal, 1 verbal (``json`` ``audio.type``; absent = non-verbal, as the training loader reads it)."""
+    kind = ((sample.get("meta") or {}).get("audio") or {}).get("type", "nonverbal")
+    if kind not in AUDIO_TYPES:
+        raise ValueError(f"sample {sample.get('__key__')!r}: audio.type {kind!r} not in {list(AUDIO_TYPES)}")
+    return AUDIO_TYPES[kind]
+
+
+def renamed(metrics: dict[str, float], gallery: str) -> dict[str, float]:
+    """``i2t_*`` -> ``{g}2t_*``, ``t2i_*`` -> ``t2{g}_*`` (g = ``a`` for audio)."""
+    out = {}
+    for key, value in metrics.items():
+        if key.startswith("i2t_"):
+            key = f"{gallery}2t_" + key[4:]
+        elif key.startswith("t2i_"):
+            key = f"t2{gallery}_" + key[4:]
+        out[key] = value
+    return out
+
+
+def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: int, world_size: int):
+    """(metadata, float32 [N, D] audio embeddings, int [N] audio types) in sample order."""
+    require_method(model, "encode_audio", bench.name)
+    known = str(bench.options.get("audio_type", "known"))
+    if known not in ("known", "unknown"):
+        raise ValueError(
+            f"benchmark {bench.name!r}: options.audio_type must be known or unknown, got {known!r}"
+        )
+
+    def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int]]:
+        missing = [s.get("__key__") for s in samples if s.get("audio") is None]
+        if missing:
+            raise ValueError(f"benchmark {bench.name!r}: sample {missing[0]!r} has no audio")
+        types = [audio_type_of(s) for s in samples]
+        given = types if known == "known" else [UNKNOWN_TYPE] * len(types)
+        pairs = list(zip([s["audio"] for s in samples], given))
+
+        def encode(chunk):
+            return model.encode_audio([a for a, _ in chunk], audio_type=[t for _, t in chunk])
+
+        return list(zip(encode_in_batches(pairs, encode, batch_size), types))
+
+    meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
+    gallery = np.stack([r[0] for r in rows]).astype(np.float32)
+    return meta, gallery, np.asarray([r[1] for r in rows])
+
+
+def run_audio_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
+    """See the module docstring; returns ``(metrics, [])`` (no plots)."""
+    meta, gallery, types = encode_audio_gallery(bench, model, batch_size, rank, world_size)
+    per_lang: dict[str, dict[str, float]] = {}
+    for lang in bench.languages:
+        samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
+        found = renamed(retrieval_metrics(gallery[samples], text_emb, owner), "a")
+        sample_types = types[samples]
+        for name, code in AUDIO_TYPES.items():
+            keep = np.flatnonzero(sample_types == code)
+            if keep.size == 0:
+                continue
+            position = -np.ones(len(samples), dtype=np.int64)
+            position[keep] = np.arange(keep.size)
+            rows = np.flatnonzero(position[owner] >= 0)
+            sub = retrieval_metrics(gallery[np.asarray(samples)[keep]], text_emb[rows], position[owner[rows]])
+            found.update({f"{name}/{k}": v for k, v in renamed(sub, "a").items()})
+            found[f"{name}/gallery_size"] = float(keep.size)
+        per_lang[lang] = found
+    return retrieval_keys(f"retrieval/{bench.name}", per_lang), []

@@ -1,0 +1,103 @@
+"""CLIP4VLA (Ruan et al. 2023): CLIP's vision and text towers plus an audio ViT initialised from the vision
+tower, one shared embedding space for text, vision and audio.
+
+The model returns features, never a loss (``mlmm/objectives/clip4vla.py`` adds the tri-modal InfoNCE). It is a
+:class:`~mlmm.models.clip.CLIPModel` (same ``clip.*`` parameters, image/text encoders, tokenizer and image
+preset) with an :class:`~mlmm.models.towers.audio_vit.AudioViT` under ``audio.*``; the audio features it reads
+are ``model.settings.audio`` (saved with the export, so ``mlmm.load`` preprocesses audio as in training).
+
+``model.init_from``: a CLIP export (only ``clip.*`` tensors: loaded strictly, then the audio tower is copied
+from the loaded vision tower) or a CLIP4VLA export (every tensor, strictly).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import torch
+from torch import nn
+
+from mlmm.config import ModelConfig
+from mlmm.models.clip import CLIPModel
+from mlmm.models.towers.audio_vit import AudioViT
+from mlmm.models.towers.openclip import (
+    build_openclip,
+    load_openclip_pretrained,
+    resolve_openclip_preset,
+    set_trainable,
+)
+
+
+class CLIP4VLAModel(CLIPModel):
+    """``forward(image, text_ids, text_mask, audio, audio_mask, audio_type)`` ->
+    ``{"image_features", "text_features", "audio_features": [B, D] | None, "logit_scale_log"}`` (unit rows)."""
+
+    def __init__(self, clip: nn.Module, audio: AudioViT):
+        super().__init__(clip)
+        self.audio = audio
+
+    @classmethod
+    def from_config(cls, cfg: ModelConfig) -> CLIP4VLAModel:
+        """CLIP from ``cfg.clip`` (+ its ``pretrained`` weights), then the audio tower copied from its vision."""
+        clip = build_openclip(cfg.clip)
+        load_openclip_pretrained(clip, cfg.clip)
+        settings, preset = cfg.settings, resolve_openclip_preset(cfg.clip.name)
+        chunk = settings.audio.chunk_frames or settings.audio.max_frames
+        if settings.audio.max_frames % chunk:
+            raise ValueError(
+                f"model.settings.audio.max_frames={settings.audio.max_frames} is not a multiple of "
+                f"chunk_frames={chunk}: the audio tower reads whole chunks"
+            )
+        audio = AudioViT(
+            preset["vision_cfg"], int(clip.visual.output_dim), settings.audio.num_mel_bins, chunk,
+            settings.patch_size, settings.audio_type_token,
+        )  # fmt: skip
+        audio.load_from_vision(clip.visual)
+        model = cls(clip, audio)
+        if cfg.clip.frozen:
+            set_trainable(model.clip, False)
+        return model
+
+    @staticmethod
+    def init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
+        """The export's CLIP towers with the recipe's ``frozen`` / ``lr_mult``; the recipe's audio settings
+        (normalisation statistics may be new)."""
+        clip = dataclasses.replace(exported.clip, frozen=cfg.clip.frozen, lr_mult=cfg.clip.lr_mult)
+        return dataclasses.replace(cfg, clip=clip)
+
+    def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
+        """A CLIP4VLA export: everything strictly; a CLIP export: ``clip.*`` strictly, then audio from vision."""
+        if any(name.startswith("audio.") for name in state):
+            self.load_state_dict(state, strict=True)
+            return
+        self.clip.load_state_dict({k[len("clip.") :]: v for k, v in state.items()}, strict=True)
+        self.audio.load_from_vision(self.clip.visual)
+
+    def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
+        audio = cfg.towers.get("audio")
+        return {f"{prefix}clip.": cfg.clip.lr_mult, f"{prefix}audio.": audio.lr_mult if audio else 1.0}
+
+    def encode_audio(
+        self,
+        features: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        audio_type: torch.Tensor | None = None,
+        normalize: bool = True,
+    ) -> torch.Tensor:
+        """[B, T, F] (+ mask [B, T], type [B]: 0 non-verbal, 1 verbal, -1 unknown) -> [B, D]."""
+        out = self.audio(features, mask, audio_type)
+        return nn.functional.normalize(out, dim=-1) if normalize else out
+
+    def forward(
+        self,
+        image: torch.Tensor | None = None,
+        text_ids: torch.Tensor | None = None,
+        text_mask: torch.Tensor | None = None,
+        audio: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
+        audio_type: torch.Tensor | None = None,
+    ) -> dict[str, Any]:
+        out = super().forward(image, text_ids, text_mask)
+        out["audio_features"] = None if audio is None else self.encode_audio(audio, audio_mask, audio_type)
+        return out

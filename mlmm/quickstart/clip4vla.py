@@ -1,0 +1,77 @@
+"""``mlmm quickstart --model clip4vla``: English CLIP (reused with ``--reuse``) -> CLIP4VLA on the audio corpus.
+
+``metrics.json`` gains ``clip4vla/retrieval/synth_audio/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``/<type>/`` per audio
+type), the same with the type withheld under ``synth_audio_notype`` (the no-type-token ablation at inference),
+and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery; ``primary`` = mean t2a R@1. The table
+(``DIR/quickstart_clip4vla.md``) has one row per language and audio type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mlmm.quickstart.audio_corpus import AUDIO_BENCHMARK, NO_TYPE_BENCHMARK, audio_corpus
+from mlmm.quickstart.entry import Family, Result, Settings, run_family
+from mlmm.quickstart.stages import chain
+from mlmm.quickstart.tables import KS, chance_recall
+
+TYPES = ("all", "nonverbal", "verbal")
+
+
+def _value(metrics: dict[str, Any], key: str) -> str:
+    value = metrics.get(key)
+    return "-" if value is None else f"{value:.1f}"
+
+
+def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
+    """Chance R@k of a random ranking over each gallery: the ``n_test`` test clips and each audio type's."""
+    out = {}
+    for kind in TYPES:
+        sub = "" if kind == "all" else f"{kind}/"
+        size = (
+            n_test
+            if kind == "all"
+            else metrics.get(f"clip4vla/retrieval/{AUDIO_BENCHMARK}/en/{sub}gallery_size")
+        )
+        if size:
+            out.update({f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r{k}": chance_recall(k, int(size)) for k in KS})
+    return out
+
+
+def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
+    """Markdown: per language and audio type t2a/a2t R@1/5/10, chance R@1 and t2a R@1 without the type."""
+    head = "| lang | audio | t2a R@1 | t2a R@5 | t2a R@10 | a2t R@1 | a2t R@5 | a2t R@10 | chance R@1 | no type t2a R@1 |"
+    rows = [head, "|" + "---|" * 10]
+    langs = sorted(
+        {k.split("/")[3] for k in metrics if k.startswith(f"clip4vla/retrieval/{AUDIO_BENCHMARK}/")}
+    )
+    for lang in [lang for lang in langs if lang != "mean"]:
+        for kind in TYPES:
+            sub = "" if kind == "all" else f"{kind}/"
+            key = f"clip4vla/retrieval/{AUDIO_BENCHMARK}/{lang}/{sub}"
+            cells = [_value(metrics, f"{key}{d}_r{k}") for d in ("t2a", "a2t") for k in KS]
+            cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1"))
+            cells.append(_value(metrics, f"clip4vla/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
+            rows.append(f"| {lang} | {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n"
+
+
+def _extra(metrics: dict[str, Any], corpus) -> dict[str, Any]:
+    return chance_keys(metrics, corpus.n_test)  # the audio corpus has the main corpus' size and splits
+
+
+CLIP4VLA = Family(
+    "clip4vla",
+    chain("clip", "clip4vla"),
+    primary="clip4vla",
+    table=clip4vla_table,
+    table_file="quickstart_clip4vla.md",
+    costs=True,
+    extra=_extra,
+    corpora=lambda settings: audio_corpus(settings.out / "data_audio", settings.samples, settings.seed),
+)
+
+
+def run_clip4vla(settings: Settings) -> Result:
+    """English CLIP -> CLIP4VLA (audio tower from CLIP's vision tower) -> ``quickstart_clip4vla.md``."""
+    return run_family(CLIP4VLA, settings)

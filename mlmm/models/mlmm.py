@@ -15,6 +15,8 @@ The paper's code is not public; each choice follows a named single-stream model:
   modality-type embedding + their own LayerNorm (UNITER's image embedder, Chen et al. ECCV 2020). No position
   embedding is added: the CLIP tower's own already is in its tokens. ``init_from`` an mlmm CLIP export loads
   the vision side; ``settings.vision_frozen`` keeps it frozen (its parameters out of the optimizer).
+  ``settings.visual_pool`` = p > 1 average-pools the g x g patch grid to (g/p) x (g/p) tokens (class token
+  kept): the joint sequence, hence every joint pass, gets shorter (the quickstart's 8 x 8 grid -> 4 x 4).
 * Two attention masks (``mlmm.models.mlmm_attention``): bidirectional (UNITER) and seq2seq (Unified VLP).
 * Heads (the model returns logits, never a loss): MLM = BERT's LM head (dense, GELU, LayerNorm, decoder; not
   tied to the word embeddings so the export has no shared tensors); ITM = linear on the [CLS] state of the
@@ -48,6 +50,20 @@ def body_tower(cfg: ModelConfig) -> TowerConfig:
     return cfg.text
 
 
+def pool_patches(tokens: torch.Tensor, factor: int) -> torch.Tensor:
+    """[B, 1 + g*g, W] (class token, raster-order g x g patches) -> [B, 1 + (g/f)^2, W]: each f x f block of
+    patches replaced by its mean; ``factor`` 1 returns ``tokens`` unchanged."""
+    if factor == 1:
+        return tokens
+    batch, n, width = tokens.shape
+    grid = int(round((n - 1) ** 0.5))
+    if grid * grid != n - 1 or grid % factor:
+        raise ValueError(f"mlmm: visual_pool={factor} needs a square patch grid divisible by it, got {n - 1}")
+    patches = tokens[:, 1:].transpose(1, 2).reshape(batch, width, grid, grid)
+    pooled = F.avg_pool2d(patches, factor).flatten(2).transpose(1, 2)
+    return torch.cat([tokens[:, :1], pooled], dim=1)
+
+
 class LMHead(nn.Module):
     """BERT's MLM head: ``decoder(LayerNorm(gelu(dense(h))))``: [..., W] -> [..., V]."""
 
@@ -69,7 +85,7 @@ class MLMMModel(nn.Module):
     language_routed = True  # InferenceModel passes ``lang=`` to encode_text
 
     def __init__(self, visual: nn.Module, body: nn.Module, languages: list[str], embed_dim: int,
-                 mask_token_id: int, vision_frozen: bool):  # fmt: skip
+                 mask_token_id: int, vision_frozen: bool, visual_pool: int = 1):  # fmt: skip
         super().__init__()
         config = body.config
         width, eps = int(config.hidden_size), float(config.layer_norm_eps)
@@ -79,7 +95,7 @@ class MLMMModel(nn.Module):
         self.vocab_size = int(body.get_input_embeddings().num_embeddings)
         self.mask_token_id = int(mask_token_id)
         self.pad_id = int(getattr(config, "pad_token_id", 0) or 0)
-        self.vision_frozen = vision_frozen
+        self.vision_frozen, self.visual_pool = vision_frozen, int(visual_pool)
         visual_width = int(visual.transformer.width)
         self.visual_proj, self.visual_norm = nn.Linear(visual_width, width), nn.LayerNorm(width, eps=eps)
         self.modality = nn.Embedding(2, width)
@@ -106,7 +122,9 @@ class MLMMModel(nn.Module):
             mask_id = body.get_input_embeddings().num_embeddings
             body.resize_token_embeddings(mask_id + 1, mean_resizing=False)
         embed_dim = settings.embed_dim or int(clip.visual.output_dim)
-        model = cls(clip.visual, body, cfg.languages, embed_dim, mask_id, settings.vision_frozen)
+        model = cls(
+            clip.visual, body, cfg.languages, embed_dim, mask_id, settings.vision_frozen, settings.visual_pool
+        )
         if body_tower(cfg).frozen:
             set_trainable(model.body, False)
         return model
@@ -161,11 +179,12 @@ class MLMMModel(nn.Module):
         return torch.tensor([self.languages.index(c) for c in codes], device=self.modality.weight.device)
 
     def image_tokens(self, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, 3, H, W] -> the image tower's tokens [B, N, W_v] (class token first)."""
+        """Pixels [B, 3, H, W] -> the image tower's tokens [B, N, W_v] (class token first, patches pooled by
+        ``visual_pool``)."""
         if self.vision_frozen:
             with torch.no_grad():
-                return image_tokens(self.visual, pixels)
-        return image_tokens(self.visual, pixels)
+                return pool_patches(image_tokens(self.visual, pixels), self.visual_pool)
+        return pool_patches(image_tokens(self.visual, pixels), self.visual_pool)
 
     def visual_embeddings(self, tokens: torch.Tensor) -> torch.Tensor:
         """Image-tower tokens [B, N, W_v] -> body-width visual inputs [B, N, W]."""

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from test_mlmm_distributed import MODEL, problem
 
 import mlmm.objectives.mlmm as objective_module
-from mlmm.models.build import build_model
+from mlmm.models.build import build_model, build_transforms
+from mlmm.models.inference import inference_model
 from mlmm.models.mlmm import pool_patches
 from mlmm.objectives.mlmm_tasks import generators, hard_negatives, negative_side, trim_padding
 
@@ -98,3 +101,28 @@ def test_trim_padding_leaves_every_real_state_unchanged(tiny):
     both = torch.cat([full[:, :12], full[:, ids.shape[1] :]], dim=1)
     # the same sums over the same unmasked keys (masked keys weigh exactly 0): float32 rounding only
     assert torch.allclose(both[real], short[real], atol=1e-5, rtol=1e-5)
+
+
+def test_init_from_mclip_export_starts_as_that_mclip(tmp_path):
+    """MLMM initialised from an M-CLIP export: its pooled first stage equals the M-CLIP's, in every language
+    (body = student encoder, mean pooling + student projection, CLIP image projection)."""
+    import mlmm
+    from mlmm.config import ModelConfig, RunConfig, TowerConfig
+    from mlmm.models.export import export_model
+
+    mclip_cfg = ModelConfig(family="mclip", clip=MODEL.clip, towers=MODEL.towers, languages=MODEL.languages)
+    torch.manual_seed(0)
+    mclip = build_model(mclip_cfg).eval()
+    export_model(mclip, RunConfig(model=mclip_cfg), tmp_path / "mclip")
+    towers = {"text": TowerConfig(source="hf", name="tiny-xlmr", pooling="mean")}
+    cfg = dataclasses.replace(MODEL, towers=towers, init_from=str(tmp_path / "mclip"))
+    model = build_model(cfg).eval()
+    assert model.body.get_input_embeddings().num_embeddings == 2001  # + the fresh [MASK] row
+    teacher = mlmm.load(tmp_path / "mclip")
+    mine = inference_model(model, build_transforms(RunConfig(model=cfg)))
+    images = [Image.fromarray(np.full((64, 64, 3), 40 * i, dtype=np.uint8)) for i in range(3)]
+    texts = ["ein roter Kreis", "zwei blaue Dreiecke", "ein Stern"]
+    # the same tower and weights on both sides: float32 rounding of differently batched matmuls only
+    assert np.allclose(mine.encode_image(images), teacher.encode_image(images), atol=1e-5)
+    for lang in ("en", "de", "fr"):
+        assert np.allclose(mine.encode_text(texts, lang), teacher.encode_text(texts, lang), atol=1e-5)

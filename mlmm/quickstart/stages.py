@@ -75,8 +75,8 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             for bits in (16, 32, 64)
         ),
         Stage(
-            "mlmm", "train", "clip", mlmm_benchmarks
-        ),  # MLMM single-stream pretraining on CLIP's image tower
+            "mlmm", "train", "mclip", mlmm_benchmarks
+        ),  # MLMM single-stream pretraining from the M-CLIP export (image tower + student body)
     )
 }
 

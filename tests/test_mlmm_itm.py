@@ -126,3 +126,19 @@ def test_init_from_mclip_export_starts_as_that_mclip(tmp_path):
     assert np.allclose(mine.encode_image(images), teacher.encode_image(images), atol=1e-5)
     for lang in ("en", "de", "fr"):
         assert np.allclose(mine.encode_text(texts, lang), teacher.encode_text(texts, lang), atol=1e-5)
+
+
+def test_rerank_fusion_adds_the_weighted_itm_probability_to_the_cosine():
+    from mlmm.eval.rerank import reranked_scores
+
+    sim = torch.tensor([[0.9], [0.8], [0.1]])  # one text query, 3 images; top 2 = images 0 and 1
+    states = torch.tensor([0.1, 0.5, 1.0])[:, None, None]  # "P(match)" = states[:, 0, 0]
+
+    def itm(s, texts, lang):
+        return s[:, 0, 0]
+
+    fused = reranked_scores(sim, states, ["a"], "en", 2, itm, fusion=0.3)
+    expected = torch.tensor([2 + 0.9 + 0.3 * 0.1, 2 + 0.8 + 0.3 * 0.5, 0.1])  # 2.93, 2.95, outside: unchanged
+    assert torch.allclose(fused[:, 0], expected) and int(fused[:, 0].argmax()) == 1
+    small = reranked_scores(sim, states, ["a"], "en", 2, itm, fusion=0.1)  # 2.91 vs 2.85: the cosine wins
+    assert int(small[:, 0].argmax()) == 0

@@ -59,7 +59,8 @@ class Stage:
 def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
     """MLMM's benchmarks on the test split: ITM-re-ranked retrieval (top 8) and the MLM / ITM probe."""
     common = {"name": BENCHMARK, "shards": test_shards, "languages": list(LANGUAGES)}
-    benches = [{**common, "task": "retrieval", "options": {"rerank_k": 8}}, {**common, "task": "pretraining"}]
+    rerank = {"rerank_k": 8, "rerank_fusion": 0.3}  # fusion weight chosen on the val split (README)
+    benches = [{**common, "task": "retrieval", "options": rerank}, {**common, "task": "pretraining"}]
     return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{BENCHMARK}/mean/t2i_r1"]
 
 

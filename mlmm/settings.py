@@ -49,6 +49,7 @@ class MLMMSettings:
     mask_token_id: int | None = None  # None: a [MASK] row appended to the body's vocabulary (tiny presets)
     embed_dim: int | None = None  # width of the pooled dual-encoder space; None = model.clip's embed_dim
     vision_frozen: bool = True  # the open_clip image tower (patch features) takes no gradient
+    visual_pool: int = 1  # average-pool the patch grid by this factor (class token kept); 1 = every patch
 
 
 @dataclass
@@ -170,6 +171,7 @@ class MLMMLoss(InfoNCESettings):
     tlm_weight: float = 0.0  # translation LM on parallel text (batches with PIVOT_IDS)
     ratios: dict[str, float] = field(default_factory=dict)
     mask_prob: float = 0.15  # BERT: 15% of real text tokens; of those 80% [MASK], 10% random, 10% kept
+    itm_hard_prob: float = 1.0  # share of ITM negatives mined by ITC similarity; the rest uniform (UNITER)
 
 
 @dataclass

@@ -42,7 +42,7 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "mclip": (run_mclip, "English CLIP -> M-CLIP (default)"),
     "mla": (run_mla, "also MLA (NLT + LE) from the English CLIP, beside M-CLIP"),
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
-    "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
+    "mlmm": (run_mlmm, "CLIP -> M-CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
     "clip4vla": (run_clip4vla, "English CLIP -> CLIP4VLA: audio joins its space (t2a/a2t per audio type)"),
 }
 

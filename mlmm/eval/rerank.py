@@ -6,7 +6,8 @@ Enabled on a ``retrieval`` benchmark by ``options.rerank_k: K`` for a model that
 separate first-stage ``Encoder``, e.g. ``mlmm.load`` of an M-CLIP export, via :class:`TwoStage`).
 
 For text query t with first-stage cosines s[:, t] over the N images, the K best images C_t get
-``2 + P_itm(i, t)`` (above every cosine, ordered by ITM), the rest keep s[i, t]; this score matrix goes through
+``2 + P_itm(i, t)`` (above every cosine, ordered by ITM), or with ``options.rerank_fusion: w``
+``2 + s[i, t] + w * P_itm(i, t)`` (the first stage's cosine fused with the ITM probability), the rest keep s[i, t]; this score matrix goes through
 the shared retrieval metric, and only its text -> image keys are reported (the matrix re-ranks columns, so
 its image -> text ranks mean nothing). Cost: exactly K joint forwards per query, batched (``pair_forwards``).
 
@@ -47,13 +48,14 @@ class TwoStage:
 
 
 def reranked_scores(sim: torch.Tensor, states: torch.Tensor, texts: list[str], lang: str, k: int,
-                    itm_scores) -> torch.Tensor:  # fmt: skip
+                    itm_scores, fusion: float | None = None) -> torch.Tensor:  # fmt: skip
     """Re-ranked [N_i, N_t] matrix from first-stage ``sim`` [N_i, N_t] (see the module docstring)."""
     k = min(int(k), sim.shape[0])
     out = sim.clone()
     top = sim.topk(k, dim=0).indices  # [k, N_t]
     for t, text in enumerate(texts):
-        out[top[:, t], t] = 2.0 + itm_scores(states[top[:, t]], [text] * k, lang).to(out.dtype)
+        itm = itm_scores(states[top[:, t]], [text] * k, lang).to(out.dtype)
+        out[top[:, t], t] = 2.0 + (itm if fusion is None else sim[top[:, t], t] + float(fusion) * itm)
     return out
 
 
@@ -90,8 +92,9 @@ def run_reranked_retrieval(bench, model, batch_size: int, rank: int, world_size:
         first[lang] = retrieval_metrics(scores=sim.numpy(), text_to_image=np.asarray(owner))
         mine = list(range(rank, len(texts), world_size))  # each rank re-ranks its share of the queries
         part = reranked_scores(
-            sim[:, mine], states[samples], [texts[i] for i in mine], lang, k, model.itm_scores
-        )
+            sim[:, mine], states[samples], [texts[i] for i in mine], lang, k, model.itm_scores,
+            bench.options.get("rerank_fusion"),
+        )  # fmt: skip
         columns = gather_in_order(list(zip(mine, part.T)), len(texts), world_size)
         scores = torch.stack([torch.as_tensor(c) for c in columns], dim=1)
         full = retrieval_metrics(scores=scores.numpy(), text_to_image=np.asarray(owner))

@@ -3,7 +3,7 @@
 * ``encode_image`` / ``encode_text``: MLMM's own pooled unimodal states (a first stage for re-ranking);
 * ``image_states(images) -> float [N, T, W_v]``: the image tower's tokens, computed once per gallery image;
 * ``itm_scores(states [P, T, W_v], texts (P), lang) -> float [P]``: P(match) of each (image, text) pair from
-  one batched joint pass per chunk; ``pair_forwards`` counts the pairs scored (the re-ranker's cost);
+  one batched joint pass per chunk (text cut to the chunk's longest caption); ``pair_forwards`` counts the pairs scored (the re-ranker's cost);
 * ``masked_lm(states, texts, lang, keys) -> (predicted ids [M], labels [M])`` at the M positions BERT-masked
   with the seed-0 per-sample generators of ``keys`` (``mlmm.objectives.mlmm_tasks``, mask probability 0.15);
 * ``caption(images, lang) -> list[str]``: seq2seq decoding (``beams`` = 1: greedy), see
@@ -19,7 +19,7 @@ import torch
 
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.models.mlmm_generate import beam_search, greedy
-from mlmm.objectives.mlmm_tasks import IGNORE, generators, mask_tokens, special_ids
+from mlmm.objectives.mlmm_tasks import IGNORE, generators, mask_tokens, special_ids, trim_padding
 
 EVAL_MASK_PROB = 0.15
 
@@ -53,7 +53,7 @@ class MLMMInference(InferenceModel):
         with frozen_parameters(model):
             for start in range(0, len(texts), self.batch_size):
                 chunk = texts[start : start + self.batch_size]
-                ids, mask = self.tokenizer(chunk, lang)
+                ids, mask = trim_padding(*self.tokenizer(chunk, lang), across_ranks=False)
                 visual = model.visual_embeddings(states[start : start + len(chunk)].to(self.device))
                 lang_ids = model.language_ids(lang, len(chunk))
                 joint = model(ids.to(self.device), mask.to(self.device), lang_ids, visual=visual)

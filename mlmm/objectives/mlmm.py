@@ -8,15 +8,17 @@ Tasks (a task with weight 0 never runs; with ``ratios`` one task per step is dra
   masked positions (``mlmm.losses.mlm``).
 * ``itc`` (ALBEF): symmetric InfoNCE between the pooled text and image states, keys gathered across ranks
   (``mlmm.losses.contrastive``): MLMM's own first stage, and the similarity ITM mines negatives from.
-* ``itm`` (UNITER's ITM with ALBEF's hard negatives): per positive pair, a negative text for its image and a
-  negative image for its text, drawn from the global batch by ITC similarity (``mlmm_tasks.hard_negatives``;
-  never the positive, never an identical caption); 2-way CE over the 3B pairs (``mlmm.losses.itm``).
+* ``itm`` (UNITER's ITM with ALBEF's hard negatives): per positive pair one negative, replacing its text or
+  its image (a seeded coin, UNITER), drawn from the global batch by ITC similarity with probability
+  ``itm_hard_prob``, else uniformly (``mlmm_tasks.hard_negatives``; never the positive, never an identical
+  caption); 2-way CE over the 2B pairs, classes 1:1 as in the evaluation (``mlmm.losses.itm``).
 * ``s2s`` (Unified VLP): caption tokens after the language tag predicted from the previous position under the
   seq2seq mask (caption generation).
 * ``tlm`` (XLM's translation LM, Lample & Conneau 2019): text-only ``[caption | parallel pivot caption]``
   with per-segment positions and language embeddings, both sides masked (batches with PIVOT_IDS).
 
-Randomness (masks, negatives, task draws) is seeded per sample from (seed, draw, sample key), ``draw`` being a
+Text is cut to the global batch's longest caption first (``mlmm_tasks.trim_padding``: the same states, shorter
+passes). Randomness (masks, negatives, task draws) is seeded per sample from (seed, draw, sample key), ``draw`` being a
 checkpointed forward counter, so resume is bit-identical and W ranks x B equal 1 rank x W*B (losses are
 normalised by the global count of labelled positions / pairs). Logs: ``loss``, ``<task>_loss``,
 ``<task>_acc`` for every task run, ``temperature`` with ITC/ITM.
@@ -37,7 +39,15 @@ from mlmm.losses.itm import itm_loss
 from mlmm.losses.mlm import IGNORE_INDEX, lm_loss
 from mlmm.models.mlmm import MLMMModel
 from mlmm.objectives.base import Objective, StepOutput, require
-from mlmm.objectives.mlmm_tasks import generators, hard_negatives, mask_tokens, same_rows, special_ids
+from mlmm.objectives.mlmm_tasks import (
+    generators,
+    hard_negatives,
+    mask_tokens,
+    negative_side,
+    same_rows,
+    special_ids,
+    trim_padding,
+)
 
 TASKS = ("mlm", "itm", "itc", "s2s", "tlm")
 
@@ -118,7 +128,8 @@ class MLMMObjective(Objective):
 
     def _image_text(self, batch: dict, draw: int, tasks: list[str]) -> dict:
         require(batch, (IMAGE, TEXT_IDS, TEXT_MASK, LANG_ID, SAMPLE_KEY), self.name)
-        model, ids, mask, lang = self.model, batch[TEXT_IDS], batch[TEXT_MASK], batch[LANG_ID]
+        model, lang = self.model, batch[LANG_ID]
+        ids, mask = trim_padding(batch[TEXT_IDS], batch[TEXT_MASK])
         tokens = model.image_tokens(batch[IMAGE])
         visual = model.visual_embeddings(tokens)
         length, out = ids.shape[1], {}
@@ -137,12 +148,13 @@ class MLMMObjective(Objective):
             if "itc" in tasks:
                 out["itc"] = (itc.loss, itc.accuracy)
             if "itm" in tasks:
-                out["itm"] = self._itm(batch, draw, visual, image_f, text_f, float(1.0 / itc.logit_scale))
+                temperature = float(1.0 / itc.logit_scale)
+                out["itm"] = self._itm(batch, draw, ids, mask, visual, image_f, text_f, temperature)
         return out
 
-    def _itm(self, batch, draw, visual, image_f, text_f, temperature):
-        """ITM over [positives | (image i, negative text) | (negative image, text i)]."""
-        model, ids, mask, lang = self.model, batch[TEXT_IDS], batch[TEXT_MASK], batch[LANG_ID]
+    def _itm(self, batch, draw, ids, mask, visual, image_f, text_f, temperature):
+        """ITM over [positives | pair i with its text or its image replaced by a negative]."""
+        model, lang = self.model, batch[LANG_ID]
         local = ids.shape[0]
         offset = dist.get_rank() * local if dist.is_distributed() else 0
         all_ids, all_mask, all_lang = (dist.all_gather_nograd(t) for t in (ids, mask, lang))
@@ -160,16 +172,21 @@ class MLMMObjective(Objective):
                 same,
                 generators(self.seed, draw, keys, f"itm-{side}"),
                 temperature,
+                self.loss_cfg.itm_hard_prob,
             )
             for side, query, pool in (("text", image_f, all_text), ("image", text_f, all_image))
         }
         (neg_text, ok_text), (neg_image, ok_image) = drawn["text"], drawn["image"]
-        pair_ids = torch.cat([ids, all_ids[neg_text], ids])
-        pair_mask = torch.cat([mask, all_mask[neg_text], mask])
-        pair_lang = torch.cat([lang, all_lang[neg_text], lang])
-        pair_visual = torch.cat([visual, visual, all_visual[neg_image]])
-        targets = torch.cat([torch.ones(local, dtype=torch.long), torch.zeros(2 * local, dtype=torch.long)])
-        keep = torch.cat([torch.ones(local, dtype=torch.bool, device=ok_text.device), ok_text, ok_image])
+        text_side = negative_side(generators(self.seed, draw, keys, "itm-side")).to(ids.device)
+        pair_ids = torch.cat([ids, torch.where(text_side[:, None], all_ids[neg_text], ids)])
+        pair_mask = torch.cat([mask, torch.where(text_side[:, None], all_mask[neg_text], mask)])
+        pair_lang = torch.cat([lang, torch.where(text_side, all_lang[neg_text], lang)])
+        pair_visual = torch.cat(
+            [visual, torch.where(text_side[:, None, None], visual, all_visual[neg_image])]
+        )
+        targets = torch.cat([torch.ones(local, dtype=torch.long), torch.zeros(local, dtype=torch.long)])
+        ok = torch.where(text_side, ok_text, ok_image)
+        keep = torch.cat([torch.ones(local, dtype=torch.bool, device=ok.device), ok])
         logits = model.itm_logits(model(pair_ids, pair_mask, pair_lang, pair_visual))
         denominator = global_mean_denominator(int(keep.sum()), ids.device)
         result = itm_loss(logits[keep], targets.to(ids.device)[keep], denominator)
@@ -179,7 +196,8 @@ class MLMMObjective(Objective):
         require(batch, (TEXT_IDS, TEXT_MASK, LANG_ID, PIVOT_IDS, PIVOT_MASK, SAMPLE_KEY), self.name)
         if self.pivot_lang is None:
             raise ValueError("objective 'mlmm' task tlm needs data.train.pivot_language (the parallel side)")
-        ids, mask, pivot, pivot_mask = batch[TEXT_IDS], batch[TEXT_MASK], batch[PIVOT_IDS], batch[PIVOT_MASK]
+        ids, mask = trim_padding(batch[TEXT_IDS], batch[TEXT_MASK])
+        pivot, pivot_mask = trim_padding(batch[PIVOT_IDS], batch[PIVOT_MASK])
         joint_ids, joint_mask = torch.cat([ids, pivot], dim=1), torch.cat([mask, pivot_mask], dim=1)
         positions = torch.cat([torch.arange(ids.shape[1]), torch.arange(pivot.shape[1])]).to(ids.device)
         lang = torch.cat(

@@ -11,6 +11,11 @@ its rank or position, so a kill -9 + resume repeats it and 2 ranks x B choose ex
   over the global batch, a candidate j is drawn with probability softmax(sim[i] / temperature) over the
   candidates that are not the positive: j != i's global index and j's text differs from i's (an identical
   caption is a false negative). A row without any candidate has ``valid`` False and is left out of the loss.
+  With ``hard_prob`` < 1 a row draws uniformly over the same candidates with probability 1 - hard_prob
+  (UNITER's random negatives, Chen et al. ECCV 2020), so a still-weak similarity does not pick every negative.
+* :func:`negative_side` (UNITER): per positive pair, which side one negative replaces (text or image, 1:1).
+* :func:`trim_padding`: text columns after the longest real row of the global batch dropped (right padding:
+  padded keys are masked out and positions start at 0, so every real token's state is unchanged).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from collections.abc import Sequence
 
 import torch
 
+from mlmm import dist
 from mlmm.data.rawstream import derive_seed
 
 IGNORE = -100
@@ -58,7 +64,7 @@ def mask_tokens(ids: torch.Tensor, maskable: torch.Tensor, gens: list[torch.Gene
 
 
 def hard_negatives(sim: torch.Tensor, offset: int, same_text: torch.Tensor, gens: list[torch.Generator],
-                   temperature: float) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
+                   temperature: float, hard_prob: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:  # fmt: skip
     """(negative global index [B_local], valid bool [B_local]) for the local rows of ``sim`` [B_local, G];
     local row i's positive is global index ``offset + i``; ``same_text`` bool [B_local, G] marks candidates
     whose caption equals row i's."""
@@ -70,11 +76,27 @@ def hard_negatives(sim: torch.Tensor, offset: int, same_text: torch.Tensor, gens
     # excluded before the softmax: a dominant positive must not underflow every other weight to 0
     logits = (sim.detach().float().cpu() / temperature).masked_fill(excluded, float("-inf"))
     weights = torch.softmax(logits.masked_fill(~valid[:, None], 0.0), dim=1).masked_fill(excluded, 0.0)
+    uniform = (~excluded).float()
     chosen = torch.zeros(local, dtype=torch.long)
     for i, gen in enumerate(gens):
         if valid[i]:
-            chosen[i] = torch.multinomial(weights[i], 1, generator=gen)[0]
+            hard = hard_prob >= 1.0 or float(torch.rand((), generator=gen)) < hard_prob
+            chosen[i] = torch.multinomial(weights[i] if hard else uniform[i], 1, generator=gen)[0]
     return chosen.to(sim.device), valid.to(sim.device)
+
+
+def negative_side(gens: list[torch.Generator]) -> torch.Tensor:
+    """bool [B]: True = the negative of pair i replaces its text, False = its image (probability 1/2 each)."""
+    return torch.tensor([float(torch.rand((), generator=gen)) < 0.5 for gen in gens], dtype=torch.bool)
+
+
+def trim_padding(ids: torch.Tensor, mask: torch.Tensor, across_ranks: bool = True):
+    """(ids, mask) [B, L] -> [B, L'] with L' the longest real row (over every rank when ``across_ranks``, so
+    ranks agree on shapes and draws; see the module docstring)."""
+    length = torch.tensor([int(mask.sum(dim=1).max()) if mask.numel() else 0], device=mask.device)
+    if across_ranks and dist.is_distributed():
+        torch.distributed.all_reduce(length, op=torch.distributed.ReduceOp.MAX)
+    return ids[:, : int(length)], mask[:, : int(length)]
 
 
 def same_rows(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

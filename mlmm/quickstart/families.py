@@ -8,7 +8,7 @@
 - ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
   ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
   chance, then trainable parameters and wall time per model.
-- ``mlmm``: CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
+- ``mlmm``: CLIP -> M-CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
   baselines, t2i R@1 of MLMM's own first stage and after ITM re-ranking of its top-k, chance.
 
 A new family adds its new stages to ``mlmm.quickstart.stages.STAGES`` (a recipe each in
@@ -83,7 +83,7 @@ def run_hashing(settings: Settings) -> Result:
 
 MLMM = Family(
     "mlmm",
-    chain("clip", "mlmm"),
+    chain("clip", "mclip", "mlmm"),
     primary="mlmm",
     table=mlmm_table,
     table_file="quickstart_mlmm.md",
@@ -92,5 +92,5 @@ MLMM = Family(
 
 
 def run_mlmm(settings: Settings) -> Result:
-    """English CLIP -> MLMM (MLM, ITC, ITM, seq2seq LM, TLM) -> ``quickstart_mlmm.md``."""
+    """English CLIP -> M-CLIP -> MLMM (body from the M-CLIP student; MLM, ITC, ITM, seq2seq LM, TLM) -> ``quickstart_mlmm.md``."""
     return run_family(MLMM, settings)

@@ -61,7 +61,8 @@ class Stage:
 def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
     """MLMM's benchmarks on the test split: ITM-re-ranked retrieval (top 8) and the MLM / ITM probe."""
     common = {"name": BENCHMARK, "shards": test_shards, "languages": list(LANGUAGES)}
-    benches = [{**common, "task": "retrieval", "options": {"rerank_k": 8}}, {**common, "task": "pretraining"}]
+    rerank = {"rerank_k": 8, "rerank_fusion": 0.3}  # fusion weight chosen on the val split (README)
+    benches = [{**common, "task": "retrieval", "options": rerank}, {**common, "task": "pretraining"}]
     return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{BENCHMARK}/mean/t2i_r1"]
 
 
@@ -77,8 +78,8 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             for bits in (16, 32, 64)
         ),
         Stage(
-            "mlmm", "train", "clip", mlmm_benchmarks
-        ),  # MLMM single-stream pretraining on CLIP's image tower
+            "mlmm", "train", "mclip", mlmm_benchmarks
+        ),  # MLMM single-stream pretraining from the M-CLIP export (image tower + student body)
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
     )
 }

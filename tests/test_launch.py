@@ -136,7 +136,8 @@ SRUN_TASK = {
 
 def test_slurm_variables_give_the_process_group(monkeypatch):
     for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # records the original, so teardown undoes what ensure_launcher_env sets
+        monkeypatch.delenv(name)
     for name, value in {**SRUN_TASK, "SLURM_JOB_NODELIST": "gpu[03-04]"}.items():
         monkeypatch.setenv(name, value)
     assert ensure_launcher_env() is False  # a launcher (srun) made the world, not a plain process

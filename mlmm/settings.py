@@ -80,8 +80,25 @@ class HashingSettings:
     dropout: float = 0.1
 
 
+@dataclass
+class VQASettings:
+    """``model.head.kind: vqa`` (``mlmm/models/heads/vqa.py``): a classifier over ``answers`` (the vocabulary,
+    normalised, most frequent first: ``mlmm data vqa-vocab`` writes it as a recipe fragment) on the fused
+    image + question state. Dual encoders: ``fusion_layers`` pre-norm blocks in which the question tokens attend
+    to each other and to the image patch tokens (cross-attention), masked mean pooled; MLMM: the [CLS] state of
+    its joint pass."""
+
+    answers: list[str] = field(default_factory=list)
+    fusion_width: int = 256
+    fusion_layers: int = 2
+    fusion_heads: int = 4
+    hidden: int = 512  # classifier MLP hidden width
+    dropout: float = 0.1
+
+
 HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
     "hashing": HashingSettings,
+    "vqa": VQASettings,
 }
 
 # ------------------------------------------------------------------------------------------------ train.loss
@@ -158,6 +175,13 @@ class MLMMLoss(InfoNCESettings):
     mask_prob: float = 0.15  # BERT: 15% of real text tokens; of those 80% [MASK], 10% random, 10% kept
 
 
+@dataclass
+class VQALoss:
+    """``vqa`` (``mlmm/objectives/vqa.py``): ``bce_weight`` × soft-target BCE (``mlmm/losses/vqa_soft.py``)."""
+
+    bce_weight: float = 1.0
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
@@ -165,4 +189,5 @@ OBJECTIVE_LOSSES: dict[str, type] = {
     "mla_le": ImageTextLoss,
     "hashing": HashingLoss,
     "mlmm": MLMMLoss,
+    "vqa": VQALoss,
 }

@@ -11,6 +11,7 @@ from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
 from mlmm.objectives.mlmm import MLMMObjective
+from mlmm.objectives.vqa import VQAObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "clip": ClipObjective,
@@ -19,6 +20,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "mla_le": MLALEObjective,
     "hashing": HashingObjective,
     "mlmm": MLMMObjective,
+    "vqa": VQAObjective,
 }
 
 

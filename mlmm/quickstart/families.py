@@ -8,6 +8,8 @@
 - ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
   ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
   chance, then trainable parameters and wall time per model.
+- ``vqa``: CLIP, M-CLIP -> a VQA head on the frozen M-CLIP; ``quickstart_vqa.md`` = per-language VQA accuracy
+  beside the answer prior (``mlmm.quickstart.vqa``).
 - ``mlmm``: CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
   baselines, t2i R@1 of MLMM's own first stage and after ITM re-ranking of its top-k, chance.
 
@@ -24,6 +26,7 @@ from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.hashing import hashing_metrics, hashing_table
 from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import comparison_table, mlmm_table, retrieval_table
+from mlmm.quickstart.vqa import vqa_metrics, vqa_table
 
 MLA_COLUMNS = (
     ("MLA (NLT)", "mla_nlt"),
@@ -94,3 +97,19 @@ MLMM = Family(
 def run_mlmm(settings: Settings) -> Result:
     """English CLIP -> MLMM (MLM, ITC, ITM, seq2seq LM, TLM) -> ``quickstart_mlmm.md``."""
     return run_family(MLMM, settings)
+
+
+VQA = Family(
+    "vqa",
+    chain("clip", "mclip", "vqa"),
+    primary="vqa",
+    table=vqa_table,
+    table_file="quickstart_vqa.md",
+    costs=True,
+    extra=vqa_metrics,
+)
+
+
+def run_vqa(settings: Settings) -> Result:
+    """CLIP, M-CLIP, then a VQA head on the frozen M-CLIP -> ``quickstart_vqa.md`` (beside the answer prior)."""
+    return run_family(VQA, settings)

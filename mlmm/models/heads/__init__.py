@@ -9,9 +9,11 @@ from __future__ import annotations
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadFamily, HeadModel
 from mlmm.models.heads.hashing import HashingFamily
+from mlmm.models.heads.vqa import VQAFamily
 
 HEADS: dict[str, HeadFamily] = {
     "hashing": HashingFamily,
+    "vqa": VQAFamily,
 }
 
 

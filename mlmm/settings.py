@@ -96,9 +96,27 @@ class VQASettings:
     dropout: float = 0.1
 
 
+@dataclass
+class CaptioningSettings:
+    """``model.head.kind: captioning`` (``mlmm/models/heads/captioning.py``): a pre-norm transformer decoder
+    (own embeddings, causal self-attention, cross-attention to the backbone's image tokens, key/value cache)
+    over the backbone tokenizer's ``<s> <2xx> caption </s>``; decoding knobs for the predictor."""
+
+    width: int = 256
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    max_length: int = 32  # position embeddings = the longest generated sequence (prefix included)
+    vocab_size: int | None = None  # None = the backbone's text embedding rows (its tokenizer's ids)
+    beams: int = 1  # 1 = greedy
+    length_penalty: float = 0.0  # beam ranking: score / length^alpha
+    no_repeat_ngram: int = 0  # 0 = off
+
+
 HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
     "hashing": HashingSettings,
     "vqa": VQASettings,
+    "captioning": CaptioningSettings,
 }
 
 # ------------------------------------------------------------------------------------------------ train.loss
@@ -182,6 +200,14 @@ class VQALoss:
     bce_weight: float = 1.0
 
 
+@dataclass
+class CaptionLoss:
+    """``captioning`` (``mlmm/objectives/captioning.py``): teacher-forced token CE with label smoothing
+    (``mlmm/losses/caption_ce.py``)."""
+
+    label_smoothing: float = 0.1
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
@@ -190,4 +216,5 @@ OBJECTIVE_LOSSES: dict[str, type] = {
     "hashing": HashingLoss,
     "mlmm": MLMMLoss,
     "vqa": VQALoss,
+    "captioning": CaptionLoss,
 }

@@ -47,3 +47,18 @@ def vqa_cfg(family: str, init_from: str, answers=ANSWERS, **settings) -> RunConf
         ),
         train=TrainConfig(objective="vqa", loss=VQALoss()),
     )
+
+
+def caption_cfg(family: str, init_from: str, **settings) -> RunConfig:
+    from mlmm.settings import CaptioningSettings, CaptionLoss
+
+    s = CaptioningSettings(
+        **{"width": 32, "layers": 2, "heads": 2, "dropout": 0.0, "max_length": 16, **settings}
+    )
+    return RunConfig(
+        model=ModelConfig(family=family, init_from=init_from, head=HeadConfig(kind="captioning", settings=s)),
+        data=DataConfig(
+            train=DatasetConfig(modalities=["image", "text"], languages={lang: 1.0 for lang in LANGS})
+        ),
+        train=TrainConfig(objective="captioning", loss=CaptionLoss()),
+    )

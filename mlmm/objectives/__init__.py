@@ -6,6 +6,7 @@ from torch import nn
 
 from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
+from mlmm.objectives.captioning import CaptioningObjective
 from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
@@ -21,6 +22,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "hashing": HashingObjective,
     "mlmm": MLMMObjective,
     "vqa": VQAObjective,
+    "captioning": CaptioningObjective,
 }
 
 

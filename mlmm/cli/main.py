@@ -23,6 +23,7 @@ SUBCOMMAND_MODULES = (
     "mlmm.cli.quickstart",
     "mlmm.cli.mla",
     "mlmm.cli.hash",
+    "mlmm.cli.predict",
 )
 
 

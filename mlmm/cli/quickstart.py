@@ -30,7 +30,7 @@ import argparse
 from pathlib import Path
 
 from mlmm.quickstart.entry import Settings
-from mlmm.quickstart.families import run_hashing, run_mclip, run_mla, run_mlmm, run_vqa
+from mlmm.quickstart.families import run_caption, run_hashing, run_mclip, run_mla, run_mlmm, run_vqa
 from mlmm.quickstart.stages import STAGES
 
 MODELS = {  # --model choice -> (the library entry that runs its chain, help)
@@ -39,6 +39,7 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
     "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
     "vqa": (run_vqa, "a VQA head on the frozen M-CLIP: accuracy per language vs the answer prior"),
+    "caption": (run_caption, "a captioning head on the frozen M-CLIP: BLEU-4 / CIDEr-D vs the nearest-neighbour caption"),
 }
 
 

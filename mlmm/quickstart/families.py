@@ -10,6 +10,8 @@
   chance, then trainable parameters and wall time per model.
 - ``vqa``: CLIP, M-CLIP -> a VQA head on the frozen M-CLIP; ``quickstart_vqa.md`` = per-language VQA accuracy
   beside the answer prior (``mlmm.quickstart.vqa``).
+- ``caption``: CLIP, M-CLIP -> a captioning head on the frozen M-CLIP; ``quickstart_caption.md`` = per-language
+  BLEU-4 / CIDEr-D beside the nearest-neighbour caption (``mlmm.quickstart.captioning``).
 - ``mlmm``: CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
   baselines, t2i R@1 of MLMM's own first stage and after ITM re-ranking of its top-k, chance.
 
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlmm.quickstart.captioning import caption_metrics_for, caption_table
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.hashing import hashing_metrics, hashing_table
 from mlmm.quickstart.stages import chain
@@ -113,3 +116,19 @@ VQA = Family(
 def run_vqa(settings: Settings) -> Result:
     """CLIP, M-CLIP, then a VQA head on the frozen M-CLIP -> ``quickstart_vqa.md`` (beside the answer prior)."""
     return run_family(VQA, settings)
+
+
+CAPTION = Family(
+    "caption",
+    chain("clip", "mclip", "caption"),
+    primary="caption",
+    table=caption_table,
+    table_file="quickstart_caption.md",
+    costs=True,
+    extra=caption_metrics_for,
+)
+
+
+def run_caption(settings: Settings) -> Result:
+    """CLIP, M-CLIP, then a captioning head on the frozen M-CLIP -> ``quickstart_caption.md``."""
+    return run_family(CAPTION, settings)

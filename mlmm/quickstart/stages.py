@@ -78,6 +78,7 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "mlmm", "train", "clip", mlmm_benchmarks
         ),  # MLMM single-stream pretraining on CLIP's image tower
         Stage("vqa", "train", "mclip", functools.partial(eval_overrides, task="vqa")),  # VQA head on M-CLIP
+        Stage("caption", "train", "mclip", functools.partial(eval_overrides, task="captioning")),  # captioner
     )
 }
 

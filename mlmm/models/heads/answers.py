@@ -9,8 +9,10 @@ bottom-up-attention code, Teney et al. 2018).
   then by string (deterministic).
 * Soft targets (:func:`soft_targets`): for question q with human answers h_1..h_10 and vocabulary entry a,
   ``s(a) = (1/10) Σ_i min(#{j ≠ i : norm(h_j) = a} / 3, 1)`` — the official accuracy's leave-one-out average,
-  so the score of predicting a is exactly its target (for 10 answers: 1 match -> 0.3, 2 -> 0.6, 3 -> 0.9,
-  >= 4 -> 1.0). Answers outside the vocabulary get no target (the question may have an all-zero row).
+  so the score of predicting a equals its target (for 10 answers: 1 match -> 0.3, 2 -> 0.6, 3 -> 0.9,
+  >= 4 -> 1.0) when the human answers are already normalised (VQA v2's are). A question with a single answer
+  (GQA / xGQA, scored by exact match) gets target 1.0 for it. Answers outside the vocabulary get no target
+  (the question may have an all-zero row).
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ def answer_scores(answers: Sequence[str]) -> dict[str, float]:
     n = len(norm)
     if n == 0:
         return {}
+    if n == 1:  # single-answer datasets (GQA / xGQA, exact match): the answer is the target
+        return {norm[0]: 1.0}
     # leaving out h_i removes one match exactly when h_i == a
     return {a: sum(min((c - (h == a)) / 3, 1.0) for h in norm) / n for a, c in counts.items()}
 

@@ -2,7 +2,7 @@
 
 ``loss = CE_ε(token_logits, ids[:, 1:])`` (``mlmm/losses/caption_ce.py``, ε = ``train.loss.label_smoothing``)
 over the caption tokens and its EOS: the prediction of the language tag (ids[:, 1], given at decoding time)
-and padding are ignored. Logs ``loss`` and ``token_accuracy`` (argmax = target over the labelled positions).
+and padding are ignored; normalised by the global labelled count (W ranks × B = 1 rank × W·B). Logs ``loss`` and ``token_accuracy`` (argmax = target over the labelled positions).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from mlmm.losses.caption_ce import IGNORE, caption_ce_loss
 from mlmm.models.heads.base import HeadModel
 from mlmm.models.heads.captioning import CaptioningHead
 from mlmm.objectives.base import Objective, StepOutput, require
+from mlmm.objectives.mlmm import global_mean_denominator
 
 
 def caption_targets(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -43,7 +44,8 @@ class CaptioningObjective(Objective):
         require(batch, (IMAGE, TEXT_IDS, TEXT_MASK), self.name)
         logits = self.model(image=batch[IMAGE], text_ids=batch[TEXT_IDS])["token_logits"]
         targets = caption_targets(batch[TEXT_IDS], batch[TEXT_MASK]).to(logits.device)
-        loss = caption_ce_loss(logits, targets, self.label_smoothing)
+        denominator = global_mean_denominator(int((targets != IGNORE).sum()), logits.device)
+        loss = caption_ce_loss(logits, targets, self.label_smoothing, denominator)
         with torch.no_grad():
             labelled = targets != IGNORE
             accuracy = (logits.argmax(dim=-1) == targets)[labelled].float().mean()

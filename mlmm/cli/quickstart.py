@@ -22,6 +22,11 @@ is not trained again (e.g. MLA alone from a cached CLIP).
 frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all`` and
 the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
 i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
+
+``--model vqa`` adds ``vqa.yaml`` -> ``DIR/vqa`` (a VQA head on the frozen M-CLIP): ``vqa/synth/<lang>/accuracy``
+beside the answer prior ``prior/vqa/synth/<lang>/accuracy`` (``DIR/quickstart_vqa.md``). ``--model caption``
+adds ``caption.yaml`` -> ``DIR/caption`` (a captioning head, greedy): ``caption/synth/<lang>/{bleu_4,cider}``
+beside the nearest-neighbour caption ``nn/caption/synth/<lang>/...`` (``DIR/quickstart_caption.md``).
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
     "mlmm": (run_mlmm, "English CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
     "vqa": (run_vqa, "a VQA head on the frozen M-CLIP: accuracy per language vs the answer prior"),
-    "caption": (run_caption, "a captioning head on the frozen M-CLIP: BLEU-4 / CIDEr-D vs the nearest-neighbour caption"),
+    "caption": (run_caption, "a captioning head on the frozen M-CLIP: BLEU-4 / CIDEr-D vs NN captions"),
 }
 
 

@@ -77,6 +77,8 @@ def test_head_trains_alone_on_a_frozen_backbone_and_exports_to_a_predictor(expor
     cfg = vqa_cfg(family, exports[family])
     torch.manual_seed(0)
     model = build_model(cfg.model)
+    bias = model.head.classifier[-1].bias  # starts at the uniform prior 1/A (no all-negative BCE plateau)
+    torch.testing.assert_close(torch.sigmoid(bias), torch.full_like(bias, 1 / len(bias)))
     objective = build_objective(cfg, model)
     batch = _batch(cfg)
     step = objective(batch)

@@ -67,7 +67,9 @@ def vqa_table(metrics: dict[str, Any], n_test: int) -> str:
         rows.append(
             f"| {lang} | {_fmt(metrics.get(f'{prefix}/{name}'))} | {_fmt(metrics.get(f'prior/{prefix}/{name}'))} |"
         )
-    types = sorted(k.rsplit("/", 1)[1] for k in metrics if k.startswith(f"prior/{prefix}/answer_type/"))
+    types = sorted(
+        k.split("/answer_type/", 1)[1] for k in metrics if k.startswith(f"prior/{prefix}/answer_type/")
+    )
     for t in types:
         rows.append(
             f"| type {t} | {_fmt(metrics.get(f'{prefix}/answer_type/{t}'))} | "

@@ -26,7 +26,7 @@ from mlmm.config import HeadConfig
 from mlmm.models.generation import Generation, caption_prefix, generate
 from mlmm.models.heads.base import HeadModel
 from mlmm.models.heads.caption_decoder import CaptionDecoder
-from mlmm.models.inference import frozen_parameters
+from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import CaptioningSettings
 
 
@@ -69,19 +69,14 @@ class CachedStepper:
         self.cache.reorder(index)
 
 
-class CaptionHeadPredictor:
+class CaptionHeadPredictor(InferenceModel):
     """A captioning export behind the evaluator's ``Captioner``: ``caption(images, lang) -> list[str]``, in
     chunks of ``batch_size`` (eval mode, no gradients, frozen). ``generation`` overrides the settings' knobs."""
 
     def __init__(
         self, model: HeadModel, transforms: Any, device: str | torch.device = "cpu", batch_size: int = 64
     ):
-        if transforms.image is None or transforms.tokenizer is None:
-            raise ValueError("caption predictor needs transforms with an image transform and a tokenizer")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.preprocess, self.tokenizer = transforms.image, transforms.tokenizer
-        self.batch_size = int(batch_size)
+        super().__init__(model, transforms, device=device, batch_size=batch_size)
         s = model.head.settings
         tok = self.tokenizer
         self.generation = Generation(int(tok.eos_id), int(tok.pad_id), min(s.max_length, tok.context_length),

@@ -27,7 +27,7 @@ from torch import nn
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadModel
 from mlmm.models.heads.hashing import TOKEN_METHODS, masked_mean
-from mlmm.models.inference import frozen_parameters
+from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import VQASettings
 
 
@@ -95,19 +95,15 @@ class VQAHead(nn.Module):
         }
 
 
-class VQAHeadPredictor:
+class VQAHeadPredictor(InferenceModel):
     """A VQA export behind the evaluator's ``VQAPredictor`` protocol: ``answer(images, questions, lang)`` ->
-    the argmax vocabulary entry per pair, in chunks of ``batch_size`` (eval mode, no gradients, frozen)."""
+    the argmax vocabulary entry per pair, in chunks of ``batch_size`` (eval mode, no gradients, frozen;
+    device, preprocessing and chunking from :class:`~mlmm.models.inference.InferenceModel`)."""
 
     def __init__(
         self, model: HeadModel, transforms: Any, device: str | torch.device = "cpu", batch_size: int = 64
     ):
-        if transforms.image is None or transforms.tokenizer is None:
-            raise ValueError("VQA predictor needs transforms with an image transform and a tokenizer")
-        self.device = torch.device(device)
-        self.model = model.to(self.device).eval()
-        self.preprocess, self.tokenizer = transforms.image, transforms.tokenizer
-        self.batch_size = int(batch_size)
+        super().__init__(model, transforms, device=device, batch_size=batch_size)
         self.answers = model.head.answers
 
     @torch.no_grad()

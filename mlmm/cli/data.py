@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import importlib
 
-DATA_SUBCOMMANDS = ("mlmm.cli.data_synth", "mlmm.cli.data_shard", "mlmm.cli.data_inspect", "mlmm.cli.data_vqa_vocab")
+DATA_SUBCOMMANDS = ("mlmm.cli.data_synth", "mlmm.cli.data_shard", "mlmm.cli.data_inspect")
+DATA_SUBCOMMANDS += ("mlmm.cli.data_vqa_vocab",)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

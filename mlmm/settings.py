@@ -89,6 +89,9 @@ class VQASettings:
     its joint pass."""
 
     answers: list[str] = field(default_factory=list)
+    # language -> the answers (entries of ``answers``) seen in that language's training questions; when set, a
+    # question in a listed language is answered (and trained) only over its language's answers
+    answer_languages: dict[str, list[str]] = field(default_factory=dict)
     fusion_width: int = 256
     fusion_layers: int = 2
     fusion_heads: int = 4

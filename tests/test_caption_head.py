@@ -67,6 +67,16 @@ def test_generation_stops_at_eos_pads_finished_rows_and_respects_max_length():
         [1, 4, 2, 0, 0, 0],
         [1, 5, 5, 5, 5, 5],
     ]  # row 0 ended at EOS; row 1 hit max_length
+
+    class Counting(ScriptedStepper):
+        def step(self, ids):
+            self.seen.append(ids.shape[0])
+            return super().step(ids)
+
+    counting = Counting([[4, 2], [5, 5, 5, 5, 5, 5, 5]])
+    counting.seen = []
+    assert torch.equal(greedy(counting, prefix, g), ids)
+    assert counting.seen == [2, 2, 1, 1, 1]  # the finished row leaves the running batch
     short = greedy(ScriptedStepper([[4, 2], [3, 2]]), prefix, g)
     assert short.tolist() == [[1, 4, 2], [1, 3, 2]]  # the batch stops once every row has emitted EOS
     banned = greedy(ScriptedStepper([[4, 5, 4, 5, 4, 2]]), prefix[:1], Generation(2, 0, 8, no_repeat_ngram=2))

@@ -94,3 +94,5 @@ def test_vqa_vocab_writes_a_runnable_fragment(setup, tmp_path):
     answers = cfg.model.head.settings.answers
     assert cfg.name == "base" and answers and len(set(answers)) == len(answers)
     assert {"yes", "no"} <= set(answers)  # every synthetic corpus asks yes/no questions
+    assert list(cfg.model.head.settings.answer_languages) == ["en"]  # --languages en: only English questions
+    assert set(cfg.model.head.settings.answer_languages["en"]) == set(answers)

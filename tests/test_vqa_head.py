@@ -14,7 +14,8 @@ from mlmm.data.keys import ANSWERS, IMAGE, QUESTION_IDS, QUESTION_LANG, QUESTION
 from mlmm.losses.vqa_soft import vqa_soft_loss
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
-from mlmm.models.heads.answers import answer_scores, build_vocabulary, soft_targets
+from mlmm.models.heads.answers import answer_scores, build_vocabulary, language_answers, soft_targets
+from mlmm.models.heads.vqa import MASKED_LOGIT
 from mlmm.objectives import build_objective
 
 
@@ -37,6 +38,15 @@ def test_vocabulary_keeps_normalised_answers_over_the_threshold_most_frequent_fi
     assert build_vocabulary(lists, min_count=5) == ["yes", "no"]
     with pytest.raises(ValueError, match="min_count"):
         build_vocabulary(lists, min_count=0)
+
+
+def test_language_answers_are_the_vocabulary_entries_seen_in_each_language():
+    items = [{"lang": "en", "answers": ["Yes", "two"]}, {"lang": "ja", "answers": ["はい", "2"]},
+             {"answers": ["no", "rare"]}]  # fmt: skip
+    assert language_answers(items, ["2", "yes", "no", "はい"]) == {
+        "en": ["2", "yes", "no"],
+        "ja": ["2", "はい"],
+    }
 
 
 def test_soft_bce_sums_over_answers_and_averages_over_questions():
@@ -107,6 +117,29 @@ def test_head_trains_alone_on_a_frozen_backbone_and_exports_to_a_predictor(expor
     torch.testing.assert_close(
         predictor.answer_logits(images[1:], ["How many?"], "en"), direct, rtol=1e-5, atol=1e-5
     )
+
+
+def test_language_answer_space_masks_other_languages_answers_in_training_and_prediction(exports):
+    cfg = vqa_cfg("mclip", exports["mclip"])
+    answers = cfg.model.head.settings.answers
+    cfg.model.head.settings.answer_languages = {"en": answers[:2], "de": answers[1:3]}
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    batch = _batch(cfg)  # en, de, ja (ja not listed: its row keeps every answer)
+    step = build_objective(cfg, model)(batch)
+    step.loss.backward()
+    logits = model(image=batch[IMAGE], question_ids=batch[QUESTION_IDS], question_mask=batch[QUESTION_MASK],
+                   lang=batch[QUESTION_LANG])["answer_logits"]  # fmt: skip
+    masked = logits == MASKED_LOGIT
+    assert masked[0].tolist() == [a not in answers[:2] for a in answers]
+    assert masked[1].tolist() == [a not in answers[1:3] for a in answers]
+    assert not masked[2].any()
+    # a masked answer's BCE term is 0 against its zero target: an all-masked row adds (almost) nothing
+    assert float(vqa_soft_loss(torch.full((1, 3), MASKED_LOGIT), torch.zeros(1, 3))) == 0.0
+    bad = vqa_cfg("mclip", exports["mclip"])
+    bad.model.head.settings.answer_languages = {"fr": ["oui"]}
+    with pytest.raises(ValueError, match=r"answer_languages\['fr'\].*oui"):
+        build_model(bad.model)
 
 
 def test_recipes_missing_what_the_head_needs_fail_naming_it(exports):

@@ -2,7 +2,8 @@
 
 Reads the ``qa`` items of SHARDS (json members only), keeps every normalised answer occurring at least
 ``--min-count`` times (``mlmm.models.heads.answers.build_vocabulary``; VQA v2 uses 9) and writes OUT, a recipe
-fragment ``model.head.settings.answers: [...]`` that, with ``--recipe BASE``, also includes BASE, so
+fragment ``model.head.settings.answers: [...]`` (+ ``answer_languages``: per question language the answers seen
+in it, ``language_answers``; ``--no-language-answers`` leaves it out) that, with ``--recipe BASE``, also includes BASE, so
 ``mlmm train OUT`` runs BASE with that vocabulary (the export carries the vocabulary in its config).
 """
 
@@ -26,26 +27,34 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--min-count", type=int, default=9, help="keep answers seen at least this often")
     parser.add_argument("--languages", nargs="*", default=None, help="only questions in these languages")
     parser.add_argument(
+        "--no-language-answers", action="store_true", help="one answer space for all languages"
+    )
+    parser.add_argument(
         "--recipe", default=None, help="base recipe the fragment includes (then: mlmm train OUT)"
     )
     parser.set_defaults(func=run)
 
 
-def fragment(answers: list[str], recipe: str | None, out: Path, header: str) -> str:
+def fragment(
+    answers: list[str], recipe: str | None, out: Path, header: str, by_language: dict | None = None
+) -> str:
     """The YAML text of the fragment (``include`` is relative to OUT's folder, as the config loader reads it)."""
     import yaml
 
     body: dict = {}
     if recipe is not None:
         body["include"] = [os.path.relpath(Path(recipe).resolve(), out.resolve().parent)]
-    body["model"] = {"head": {"settings": {"answers": answers}}}
+    settings: dict = {"answers": answers}
+    if by_language:
+        settings["answer_languages"] = by_language
+    body["model"] = {"head": {"settings": settings}}
     text = yaml.safe_dump(body, allow_unicode=True, sort_keys=False, default_flow_style=None, width=110)
     return "".join(f"# {line}\n" for line in header.splitlines()) + text
 
 
 def run(args: argparse.Namespace) -> int:
     from mlmm.data.qa_items import read_qa
-    from mlmm.models.heads.answers import build_vocabulary
+    from mlmm.models.heads.answers import build_vocabulary, language_answers
 
     try:
         items, skipped = read_qa(args.shards, args.languages)
@@ -67,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         + (f"; skipped samples {dict(skipped)}" if skipped else "")
         + ")"
     )
-    out.write_text(fragment(answers, args.recipe, out, header), encoding="utf-8")
+    by_language = None if args.no_language_answers else language_answers(items, answers)
+    out.write_text(fragment(answers, args.recipe, out, header, by_language), encoding="utf-8")
     print(f"{len(answers)} answers from {len(items)} questions -> {out}")
     return 0

@@ -10,8 +10,9 @@ A stepper is any object with
 :class:`Generation` holds the knobs: ``max_length`` (total ids, prefix included), ``beams``,
 ``length_penalty`` α and ``no_repeat_ngram`` n. Rules:
 
-* a row that emitted ``eos_id`` is finished: it continues with ``pad_id`` at log-probability 0, so the batch
-  runs until every row has finished or ``max_length`` ids exist;
+* a row that emitted ``eos_id`` is finished: the rest of it is ``pad_id`` (beam search: it continues with
+  ``pad_id`` at log-probability 0; greedy: it leaves the running batch), and decoding runs until every row has
+  finished or ``max_length`` ids exist;
 * no-repeat n-gram (n > 0): a token that would complete an n-gram already present in the row's ids is banned
   (logit −inf; fairseq / HF ``no_repeat_ngram_size``);
 * beam search keeps the ``beams`` best hypotheses per image by summed log-probability; the returned one
@@ -67,14 +68,25 @@ def _next_logp(stepper: Stepper, ids: torch.Tensor, done: torch.Tensor, g: Gener
 
 @torch.no_grad()
 def greedy(stepper: Stepper, prefix: torch.Tensor, g: Generation) -> torch.Tensor:
-    """ids [B, <= max_length]: ``prefix`` [B, t0] extended by the argmax token until EOS."""
-    ids, start = prefix, prefix.shape[1]
-    done = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
-    while ids.shape[1] < g.max_length and not bool(done.all()):
-        token = _next_logp(stepper, ids, done, g, start).argmax(dim=-1)
-        ids = torch.cat([ids, token[:, None]], dim=1)
-        done = done | (token == g.eos_id)
-    return ids
+    """ids [B, <= max_length]: ``prefix`` [B, t0] extended by the argmax token until EOS. A row that emitted
+    EOS leaves the running batch (``stepper.reorder`` keeps the unfinished rows), so later steps cost only the
+    rows still generating; its remaining positions are ``pad_id``."""
+    batch, start = prefix.shape
+    out = torch.full((batch, max(g.max_length, start)), g.pad_id, dtype=prefix.dtype, device=prefix.device)
+    out[:, :start] = prefix
+    ids, rows, length = prefix, torch.arange(batch, device=prefix.device), start
+    while length < g.max_length and rows.numel():
+        logp = stepper.step(ids).float().log_softmax(dim=-1)
+        token = ban_repeated_ngrams(logp, ids, g.no_repeat_ngram, start).argmax(dim=-1)
+        out[rows, length] = token
+        ids, length = torch.cat([ids, token[:, None]], dim=1), length + 1
+        running = token != g.eos_id
+        if not bool(running.all()):
+            keep = running.nonzero().squeeze(1)
+            rows, ids = rows[keep], ids[keep]
+            if rows.numel():
+                stepper.reorder(keep)
+    return out[:, :length]
 
 
 @torch.no_grad()

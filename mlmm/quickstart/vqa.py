@@ -5,7 +5,8 @@ on the test split (official VQA accuracy). :func:`vqa_metrics` re-keys it as ``v
 (+ ``vqa/<BENCHMARK>/accuracy`` over all languages and ``vqa/<BENCHMARK>/answer_type/<t>``) and adds the
 answer-prior baseline ``prior/vqa/<BENCHMARK>/...``: every test question answered with the most frequent
 normalised training answer of its (language, question type) (:func:`answer_prior`), scored by the same
-``mlmm.eval.vqa_accuracy``.
+``mlmm.eval.vqa_accuracy`` with the stage's ``normalize_references`` (:data:`NORMALIZE_REFERENCES`, the
+recipe's benchmark option: the synthetic references are not lowercased, e.g. German nouns).
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from typing import Any
 from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, Corpus
 
 STAGE = "vqa"
+NORMALIZE_REFERENCES = (
+    True  # = eval.benchmarks[synth].options.normalize_references of recipes/finetune/vqa_synth.yaml
+)
 
 
 def answer_prior(train_items: list[dict]) -> dict[tuple[str, str], str]:
@@ -41,6 +45,7 @@ def prior_accuracy(train_items: list[dict], test_items: list[dict]) -> dict[str,
         [it["answers"] for it in test_items],
         answer_types=[str(it.get("answer_type", "other")) for it in test_items],
         languages=[g[0] for g in groups],
+        normalize_references=NORMALIZE_REFERENCES,
     )
 
 

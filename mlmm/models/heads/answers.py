@@ -13,6 +13,9 @@ bottom-up-attention code, Teney et al. 2018).
   >= 4 -> 1.0) when the human answers are already normalised (VQA v2's are). A question with a single answer
   (GQA / xGQA, scored by exact match) gets target 1.0 for it. Answers outside the vocabulary get no target
   (the question may have an all-zero row).
+* Per-language answer space (:func:`language_answers`): language -> the vocabulary entries among the
+  normalised answers of that language's training questions (multilingual VQA answers in the question's
+  language: a ja question never needs "yes"); the VQA head restricts its logits to it.
 """
 
 from __future__ import annotations
@@ -39,6 +42,17 @@ def build_vocabulary(answer_lists: Iterable[Sequence[str]], min_count: int = 9) 
     counts.pop("", None)
     kept = [a for a, n in counts.items() if n >= min_count]
     return sorted(kept, key=lambda a: (-counts[a], a))
+
+
+def language_answers(items: Iterable[dict], vocabulary: Sequence[str]) -> dict[str, list[str]]:
+    """language -> the entries of ``vocabulary`` (in vocabulary order) among the normalised answers of the
+    questions ``items`` (``{"lang", "answers"}``, lang default en) in that language."""
+    seen: dict[str, set[str]] = {}
+    for item in items:
+        seen.setdefault(str(item.get("lang", "en")), set()).update(
+            normalize_answer(a) for a in item["answers"]
+        )
+    return {lang: [a for a in vocabulary if a in answers] for lang, answers in sorted(seen.items())}
 
 
 def answer_scores(answers: Sequence[str]) -> dict[str, float]:

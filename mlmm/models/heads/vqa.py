@@ -14,6 +14,10 @@ Fusion, by backbone:
 Classifier (Anderson et al. 2018): Linear(d, hidden) → GELU → LayerNorm → Dropout → Linear(hidden, A) with A =
 ``len(settings.answers)``. ``head(backbone, image, question_ids, question_mask, lang)`` returns
 ``{"answer_logits": [B, A]}``; the objective (``mlmm/objectives/vqa.py``) applies the soft-target BCE.
+
+Per-language answer space (``settings.answer_languages``, written by ``mlmm data vqa-vocab``): for a question
+in a listed language the logits of answers outside its language are set to :data:`MASKED_LOGIT` (σ ≈ 0: zero
+BCE loss and gradient against their zero targets; never the argmax), in training and prediction alike.
 """
 
 from __future__ import annotations
@@ -29,6 +33,8 @@ from mlmm.models.heads.base import HeadModel
 from mlmm.models.heads.hashing import TOKEN_METHODS, masked_mean
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import VQASettings
+
+MASKED_LOGIT = -1.0e4  # representable in fp16 / bf16; sigmoid underflows to 0
 
 
 class CrossAttentionFusion(nn.Module):
@@ -78,6 +84,21 @@ class VQAHead(nn.Module):
             self.fusion = CrossAttentionFusion(widths[1], widths[0], s)
             width = s.fusion_width
         self.classifier = AnswerClassifier(width, s.hidden, len(self.answers), s.dropout)
+        self.mask_rows = {lang: i for i, lang in enumerate(sorted(s.answer_languages))}
+        allowed = [set(s.answer_languages[lang]) for lang in sorted(s.answer_languages)]
+        mask = torch.tensor([[a in keep for a in self.answers] for keep in allowed], dtype=torch.bool)
+        self.register_buffer("language_mask", mask.reshape(len(allowed), len(self.answers)), persistent=False)
+
+    def restrict(self, logits: torch.Tensor, lang: str | list[str] | None) -> torch.Tensor:
+        """``logits`` [B, A] with :data:`MASKED_LOGIT` outside each row's language answers (rows whose language
+        has no entry in ``answer_languages`` are kept whole)."""
+        if lang is None or not self.mask_rows:
+            return logits
+        langs = [lang] * logits.shape[0] if isinstance(lang, str) else list(lang)
+        full = torch.ones(1, logits.shape[1], dtype=torch.bool, device=logits.device)
+        keep = torch.cat([self.language_mask[i : i + 1] if i is not None else full
+                          for i in (self.mask_rows.get(x) for x in langs)])  # fmt: skip
+        return logits.masked_fill(~keep, MASKED_LOGIT)
 
     def fused(self, backbone: nn.Module, image, question_ids, question_mask, lang) -> torch.Tensor:
         """The pooled fused state [B, d] of each (image, question) pair."""
@@ -90,9 +111,8 @@ class VQAHead(nn.Module):
         return self.fusion(tokens, mask, backbone.image_tokens(image))
 
     def forward(self, backbone, image, question_ids, question_mask, lang=None) -> dict[str, torch.Tensor]:
-        return {
-            "answer_logits": self.classifier(self.fused(backbone, image, question_ids, question_mask, lang))
-        }
+        logits = self.classifier(self.fused(backbone, image, question_ids, question_mask, lang))
+        return {"answer_logits": self.restrict(logits, lang)}
 
 
 class VQAHeadPredictor(InferenceModel):
@@ -140,6 +160,13 @@ class VQAFamily:
             )
         if len(set(s.answers)) != len(s.answers):
             raise ValueError("model.head.settings.answers has duplicate entries")
+        known = set(s.answers)
+        for lang, listed in s.answer_languages.items():
+            unknown = [a for a in listed if a not in known]
+            if unknown:
+                raise ValueError(
+                    f"model.head.settings.answer_languages[{lang!r}] lists answers not in answers: {unknown[:5]}"
+                )
         if hasattr(backbone, "visual_embeddings"):  # MLMM: the single-stream joint pass fuses
             width = int(backbone.body.config.hidden_size)
             return VQAHead(s, True, (width, width))

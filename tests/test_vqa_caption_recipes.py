@@ -83,3 +83,18 @@ def test_quickstart_stages_start_from_mclip_and_score_their_task(tmp_path, stage
     assert configs[-1].train.max_steps == 7 and configs[-1].model.head.kind == (
         "vqa" if task == "vqa" else task
     )
+
+
+def test_quickstart_answer_prior_scores_references_as_the_vqa_stage_does():
+    import yaml
+
+    from mlmm.quickstart.vqa import NORMALIZE_REFERENCES, prior_accuracy
+
+    raw = yaml.safe_load((RECIPES / "finetune" / "vqa_synth.yaml").read_text(encoding="utf-8"))
+    (bench,) = raw["eval"]["benchmarks"]
+    assert bool(bench.get("options", {}).get("normalize_references", False)) is NORMALIZE_REFERENCES
+    vocab = yaml.safe_load((RECIPES / "finetune" / "include" / "vqa_synth_answers.yaml").read_text("utf-8"))
+    answers = vocab["model"]["head"]["settings"]["answer_languages"]
+    assert set(answers) == {"en", "de", "fr", "es", "zh", "ja"} and "yes" not in answers["ja"]
+    train = [{"lang": "de", "question_type": "shape", "answers": ["Kreis"] * 10}]
+    assert prior_accuracy(train, train)["accuracy"] == 100.0  # "kreis" matches the reference "Kreis"

@@ -95,8 +95,46 @@ class HashingSettings:
     dropout: float = 0.1
 
 
+@dataclass
+class VQASettings:
+    """``model.head.kind: vqa`` (``mlmm/models/heads/vqa.py``): a classifier over ``answers`` (the vocabulary,
+    normalised, most frequent first: ``mlmm data vqa-vocab`` writes it as a recipe fragment) on the fused
+    image + question state. Dual encoders: ``fusion_layers`` pre-norm blocks in which the question tokens attend
+    to each other and to the image patch tokens (cross-attention), masked mean pooled; MLMM: the [CLS] state of
+    its joint pass."""
+
+    answers: list[str] = field(default_factory=list)
+    # language -> the answers (entries of ``answers``) seen in that language's training questions; when set, a
+    # question in a listed language is answered (and trained) only over its language's answers
+    answer_languages: dict[str, list[str]] = field(default_factory=dict)
+    fusion_width: int = 256
+    fusion_layers: int = 2
+    fusion_heads: int = 4
+    hidden: int = 512  # classifier MLP hidden width
+    dropout: float = 0.1
+
+
+@dataclass
+class CaptioningSettings:
+    """``model.head.kind: captioning`` (``mlmm/models/heads/captioning.py``): a pre-norm transformer decoder
+    (own embeddings, causal self-attention, cross-attention to the backbone's image tokens, key/value cache)
+    over the backbone tokenizer's ``<s> <2xx> caption </s>``; decoding knobs for the predictor."""
+
+    width: int = 256
+    layers: int = 2
+    heads: int = 4
+    dropout: float = 0.1
+    max_length: int = 32  # position embeddings = the longest generated sequence (prefix included)
+    vocab_size: int | None = None  # None = the backbone's text embedding rows (its tokenizer's ids)
+    beams: int = 1  # 1 = greedy
+    length_penalty: float = 0.0  # beam ranking: score / length^alpha
+    no_repeat_ngram: int = 0  # 0 = off
+
+
 HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass
     "hashing": HashingSettings,
+    "vqa": VQASettings,
+    "captioning": CaptioningSettings,
 }
 
 # ------------------------------------------------------------------------------------------------ train.loss
@@ -186,6 +224,21 @@ class Clip4VLALoss:
     gather_with_grad: bool = True
 
 
+@dataclass
+class VQALoss:
+    """``vqa`` (``mlmm/objectives/vqa.py``): ``bce_weight`` × soft-target BCE (``mlmm/losses/vqa_soft.py``)."""
+
+    bce_weight: float = 1.0
+
+
+@dataclass
+class CaptionLoss:
+    """``captioning`` (``mlmm/objectives/captioning.py``): teacher-forced token CE with label smoothing
+    (``mlmm/losses/caption_ce.py``)."""
+
+    label_smoothing: float = 0.1
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
@@ -194,4 +247,6 @@ OBJECTIVE_LOSSES: dict[str, type] = {
     "hashing": HashingLoss,
     "mlmm": MLMMLoss,
     "clip4vla": Clip4VLALoss,
+    "vqa": VQALoss,
+    "captioning": CaptionLoss,
 }

@@ -55,6 +55,18 @@ def test_ground_truth_processed_only_when_answers_differ():
     assert question_accuracy("two", ["two"] * 9 + ["2"]) == pytest.approx(0.3)
 
 
+def test_normalize_references_is_an_explicit_option_off_by_default():
+    refs = ["Kreis"] * 9 + ["Stern"]  # German nouns: capitalised references (not pre-normalised)
+    assert (
+        question_accuracy("Kreis", refs) == 0.0
+    )  # official: the prediction is lowercased, the references not
+    assert question_accuracy("Kreis", refs, normalize_references=True) == 1.0
+    assert question_accuracy("two", ["Two"] * 2 + ["x"] * 8, normalize_references=True) == pytest.approx(0.6)
+    result = vqa_accuracy(["kreis", "stern"], [refs, refs], normalize_references=True)
+    assert result["accuracy"] == round(100 * (1.0 + 0.3) / 2, 2)
+    assert vqa_accuracy(["kreis", "stern"], [refs, refs])["accuracy"] == 0.0
+
+
 def test_rounded_percentages_and_groups():
     preds = ["cat", "cat", "2"]
     refs = [["cat"] + ["x"] * 9, ["cat"] * 2 + ["x"] * 8, ["2"] * 10]

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES = (
     "mlmm.cli.mla",
     "mlmm.cli.hash",
     "mlmm.cli.launch",
+    "mlmm.cli.predict",
 )
 
 

@@ -26,6 +26,10 @@ i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
 ``--model clip4vla`` synthesises an audio corpus in ``DIR/data_audio`` and adds ``clip4vla.yaml`` ->
 ``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``): t2a / a2t per audio type,
 with the type withheld beside it, in ``DIR/quickstart_clip4vla.md``.
+``--model vqa`` adds ``vqa.yaml`` -> ``DIR/vqa`` (a VQA head on the frozen M-CLIP): ``vqa/synth/<lang>/accuracy``
+beside the answer prior ``prior/vqa/synth/<lang>/accuracy`` (``DIR/quickstart_vqa.md``). ``--model caption``
+adds ``caption.yaml`` -> ``DIR/caption`` (a captioning head, greedy): ``caption/synth/<lang>/{bleu_4,cider}``
+beside the nearest-neighbour caption ``nn/caption/synth/<lang>/...`` (``DIR/quickstart_caption.md``).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from pathlib import Path
 
 from mlmm.quickstart.clip4vla import run_clip4vla
 from mlmm.quickstart.entry import Settings
-from mlmm.quickstart.families import run_hashing, run_mclip, run_mla, run_mlmm
+from mlmm.quickstart.families import run_caption, run_hashing, run_mclip, run_mla, run_mlmm, run_vqa
 from mlmm.quickstart.stages import STAGES
 
 MODELS = {  # --model choice -> (the library entry that runs its chain, help)
@@ -44,6 +48,8 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "hashing": (run_hashing, "hashing heads (16/32/64 bits) on the M-CLIP: i2t/t2i mAP vs random codes"),
     "mlmm": (run_mlmm, "CLIP -> M-CLIP -> MLMM single-stream pretraining (MLM/ITM accuracy, ITM re-ranking)"),
     "clip4vla": (run_clip4vla, "English CLIP -> CLIP4VLA: audio joins its space (t2a/a2t per audio type)"),
+    "vqa": (run_vqa, "a VQA head on the frozen M-CLIP: accuracy per language vs the answer prior"),
+    "caption": (run_caption, "a captioning head on the frozen M-CLIP: BLEU-4 / CIDEr-D vs NN captions"),
 }
 
 

@@ -274,4 +274,5 @@ def collate(items: list[dict], plan: SamplePlan) -> dict[str, Any]:
             tf.tokenizer, questions, qlangs
         )
         batch[keys.ANSWERS] = [it[keys.ANSWERS] for it in items]
+        batch[keys.QUESTION_LANG] = qlangs
     return batch

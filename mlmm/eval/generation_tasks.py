@@ -5,7 +5,9 @@ benchmark's languages is answered by ``model.answer(images, questions, lang)``. 
 ``vqa`` (official VQA v2, needs 10 answers per question), ``exact_match`` (xGQA / MaXM) or ``auto``
 (default: ``vqa`` when every question has 10 answers, else ``exact_match``). Keys:
 ``vqa/<bench>/accuracy``, ``vqa/<bench>/<lang>/accuracy``, ``vqa/<bench>/answer_type/<t>``,
-``vqa/<bench>/question_type/<t>`` (or ``exact_match`` in place of ``accuracy``).
+``vqa/<bench>/question_type/<t>`` (or ``exact_match`` in place of ``accuracy``). Option
+``normalize_references`` (default false: the official evaluator) also normalises the references as the
+prediction (:func:`mlmm.eval.vqa.question_accuracy`), for references that are not pre-normalised.
 
 ``captioning``: ``model.caption(images, lang)`` per language, scored against ``meta.captions[lang]``:
 ``captioning/<bench>/<lang>/<metric>`` + ``captioning/<bench>/mean/<metric>``, and the string
@@ -84,6 +86,7 @@ def run_vqa(bench, model, batch_size: int, rank: int, world_size: int) -> tuple[
             answer_types=[str(it.get("answer_type", "other")) for it in items],
             question_types=[str(it.get("question_type", "other")) for it in items],
             languages=[str(it.get("lang", "en")) for it in items],
+            normalize_references=bool(bench.options.get("normalize_references", False)),
         )
         metrics = {f"{prefix}/{k}": v for k, v in result.items() if not k.startswith("lang/")}
         metrics.update(

@@ -96,11 +96,18 @@ def normalize_prediction(answer: str) -> str:
     return process_digit_article(process_punctuation(answer))
 
 
-def question_accuracy(prediction: str, answers: Sequence[str]) -> float:
-    """Mean over leave-one-out subsets of ``min(1, matches / 3)``, in [0, 1] (not rounded)."""
+def question_accuracy(prediction: str, answers: Sequence[str], normalize_references: bool = False) -> float:
+    """Mean over leave-one-out subsets of ``min(1, matches / 3)``, in [0, 1] (not rounded).
+
+    ``normalize_references=False`` is the official evaluator (references only punctuation-processed, and only
+    when they disagree: it assumes VQA v2's already-normalised annotations). ``True`` also gives every
+    reference the prediction's :func:`normalize_prediction` (lowercase, digits, articles), for datasets whose
+    references are not pre-normalised (the synthetic corpus' German nouns, "Kreis", never match otherwise)."""
     pred = normalize_prediction(prediction)
     gts = list(answers)
-    if len(set(gts)) > 1:
+    if normalize_references:
+        gts = [normalize_prediction(a) for a in gts]
+    elif len(set(gts)) > 1:
         gts = [process_punctuation(a) for a in gts]
     matches = sum(a == pred for a in gts)
     # leaving answer i out removes one match exactly when answer i itself matches
@@ -115,17 +122,19 @@ def vqa_accuracy(
     question_types: Sequence[str] | None = None,
     languages: Sequence[str] | None = None,
     num_answers: int | None = 10,
+    normalize_references: bool = False,
 ) -> dict[str, float]:
     """Official VQA accuracy: ``accuracy`` plus ``answer_type/<t>``, ``question_type/<t>``, ``lang/<l>``.
 
     Args:
         predictions: list[str] [N]; references: list[list[str]] [N][10] (``num_answers=None`` allows any
-            non-empty count, for datasets that are not VQA v2).
+            non-empty count, for datasets that are not VQA v2); ``normalize_references``: see
+            :func:`question_accuracy` (default: the official evaluator).
     """
     preds = string_list(predictions, "predictions")
     refs = reference_lists(references, "references", exact=num_answers)
     same_length("predictions", preds, "references", refs)
-    scores = [question_accuracy(p, r) for p, r in zip(preds, refs)]
+    scores = [question_accuracy(p, r, normalize_references) for p, r in zip(preds, refs)]
     out = {"accuracy": _percent(scores)}
     for prefix, groups in (
         ("answer_type", answer_types),

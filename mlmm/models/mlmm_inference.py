@@ -17,6 +17,7 @@ from typing import Any
 
 import torch
 
+from mlmm.models.generation import caption_prefix
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.models.mlmm_generate import beam_search, greedy
 from mlmm.objectives.mlmm_tasks import IGNORE, generators, mask_tokens, special_ids, trim_padding
@@ -81,11 +82,6 @@ class MLMMInference(InferenceModel):
                 labels.append(target[keep])
         return torch.cat(preds), torch.cat(labels)
 
-    def _prefix(self, lang: str, batch: int) -> torch.Tensor:
-        ids, mask = self.tokenizer([""], lang)  # <s> <2xx> </s>: the prefix is everything before EOS
-        prefix = ids[0, : int(mask[0].sum()) - 1]
-        return prefix.expand(batch, -1).to(self.device)
-
     @torch.no_grad()
     def caption(self, images: list[Any], lang: str) -> list[str]:
         """One generated caption per image in language ``lang``."""
@@ -94,7 +90,8 @@ class MLMMInference(InferenceModel):
         with frozen_parameters(model):
             for chunk in self._chunks(list(images)):
                 visual = model.visual_embeddings(model.image_tokens(self._pixels(chunk)))
-                prefix, lang_ids = self._prefix(lang, len(chunk)), model.language_ids(lang, len(chunk))
+                prefix = caption_prefix(tok, lang, len(chunk), self.device)  # <s> <2xx>
+                lang_ids = model.language_ids(lang, len(chunk))
                 if self.beams == 1:
                     ids = greedy(model, visual, prefix, lang_ids, eos, pad, self.max_length)
                 else:

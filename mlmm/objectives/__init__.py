@@ -6,12 +6,14 @@ from torch import nn
 
 from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
+from mlmm.objectives.captioning import CaptioningObjective
 from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.clip4vla import Clip4VLAObjective
 from mlmm.objectives.hashing import HashingObjective
 from mlmm.objectives.mclip import MClipObjective
 from mlmm.objectives.mla import MLALEObjective, MLANLTObjective
 from mlmm.objectives.mlmm import MLMMObjective
+from mlmm.objectives.vqa import VQAObjective
 
 OBJECTIVES: dict[str, type[Objective]] = {
     "clip": ClipObjective,
@@ -21,6 +23,8 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "hashing": HashingObjective,
     "mlmm": MLMMObjective,
     "clip4vla": Clip4VLAObjective,
+    "vqa": VQAObjective,
+    "captioning": CaptioningObjective,
 }
 
 

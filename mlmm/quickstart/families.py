@@ -8,6 +8,10 @@
 - ``mla``: CLIP, M-CLIP, MLA NLT (CLIP frozen; de, fr, es, zh, ja) -> MLA LE (de, fr, es, zh);
   ``quickstart_mla.md`` = per-language t2i R@1 of MLA after NLT and after LE, M-CLIP, English CLIP and
   chance, then trainable parameters and wall time per model.
+- ``vqa``: CLIP, M-CLIP -> a VQA head on the frozen M-CLIP; ``quickstart_vqa.md`` = per-language VQA accuracy
+  beside the answer prior (``mlmm.quickstart.vqa``).
+- ``caption``: CLIP, M-CLIP -> a captioning head on the frozen M-CLIP; ``quickstart_caption.md`` = per-language
+  BLEU-4 / CIDEr-D beside the nearest-neighbour caption (``mlmm.quickstart.captioning``).
 - ``mlmm``: CLIP -> M-CLIP -> MLMM; ``quickstart_mlmm.md`` = per-language MLM and ITM accuracy beside their trivial
   baselines, t2i R@1 of MLMM's own first stage and after ITM re-ranking of its top-k, chance.
 
@@ -20,10 +24,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from mlmm.quickstart.captioning import caption_metrics_for, caption_table
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.hashing import hashing_metrics, hashing_table
 from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import comparison_table, mlmm_table, retrieval_table
+from mlmm.quickstart.vqa import vqa_metrics, vqa_table
 
 MLA_COLUMNS = (
     ("MLA (NLT)", "mla_nlt"),
@@ -94,3 +100,35 @@ MLMM = Family(
 def run_mlmm(settings: Settings) -> Result:
     """English CLIP -> M-CLIP -> MLMM (body from the M-CLIP student; MLM, ITC, ITM, seq2seq LM, TLM) -> ``quickstart_mlmm.md``."""
     return run_family(MLMM, settings)
+
+
+VQA = Family(
+    "vqa",
+    chain("clip", "mclip", "vqa"),
+    primary="vqa",
+    table=vqa_table,
+    table_file="quickstart_vqa.md",
+    costs=True,
+    extra=vqa_metrics,
+)
+
+
+def run_vqa(settings: Settings) -> Result:
+    """CLIP, M-CLIP, then a VQA head on the frozen M-CLIP -> ``quickstart_vqa.md`` (beside the answer prior)."""
+    return run_family(VQA, settings)
+
+
+CAPTION = Family(
+    "caption",
+    chain("clip", "mclip", "caption"),
+    primary="caption",
+    table=caption_table,
+    table_file="quickstart_caption.md",
+    costs=True,
+    extra=caption_metrics_for,
+)
+
+
+def run_caption(settings: Settings) -> Result:
+    """CLIP, M-CLIP, then a captioning head on the frozen M-CLIP -> ``quickstart_caption.md``."""
+    return run_family(CAPTION, settings)

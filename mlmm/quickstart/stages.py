@@ -81,6 +81,8 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "mlmm", "train", "mclip", mlmm_benchmarks
         ),  # MLMM single-stream pretraining from the M-CLIP export (image tower + student body)
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
+        Stage("vqa", "train", "mclip", functools.partial(eval_overrides, task="vqa")),  # VQA head on M-CLIP
+        Stage("caption", "train", "mclip", functools.partial(eval_overrides, task="captioning")),  # captioner
     )
 }
 

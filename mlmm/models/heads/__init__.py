@@ -8,10 +8,14 @@ from __future__ import annotations
 
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadFamily, HeadModel
+from mlmm.models.heads.captioning import CaptioningFamily
 from mlmm.models.heads.hashing import HashingFamily
+from mlmm.models.heads.vqa import VQAFamily
 
 HEADS: dict[str, HeadFamily] = {
     "hashing": HashingFamily,
+    "vqa": VQAFamily,
+    "captioning": CaptioningFamily,
 }
 
 

@@ -80,6 +80,13 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "mlmm", "train", "clip", mlmm_benchmarks
         ),  # MLMM single-stream pretraining on CLIP's image tower
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
+        Stage(  # multilingual CLIP4VLA: M-CLIP's student reads the captions, t2a / a2t in six languages
+            "clip4vla_ml",
+            "audio_train",
+            "mclip",
+            functools.partial(clip4vla_benchmarks, languages=LANGUAGES),
+            "audio_test",
+        ),  # fmt: skip
     )
 }
 

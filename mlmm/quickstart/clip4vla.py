@@ -21,9 +21,9 @@ TYPES = ("all", "nonverbal", "verbal")
 TEXT_TOWERS = {"clip4vla": "CLIP", "clip4vla_ml": "M-CLIP"}  # stage -> the text tower its captions go through
 
 
-def _value(metrics: dict[str, Any], key: str) -> str:
+def _value(metrics: dict[str, Any], key: str, digits: int = 1) -> str:
     value = metrics.get(key)
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
@@ -57,7 +57,7 @@ def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
                 sub = "" if kind == "all" else f"{kind}/"
                 key = f"{prefix}{lang}/{sub}"
                 cells = [_value(metrics, f"{key}{d}_r{k}") for d in ("t2a", "a2t") for k in KS]
-                cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1"))
+                cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1", 2))  # 0.25, not 0.2
                 cells.append(_value(metrics, f"{stage}/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
                 rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"

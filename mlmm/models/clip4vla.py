@@ -6,8 +6,14 @@ The model returns features, never a loss (``mlmm/objectives/clip4vla.py`` adds t
 preset) with an :class:`~mlmm.models.towers.audio_vit.AudioViT` under ``audio.*``; the audio features it reads
 are ``model.settings.audio`` (saved with the export, so ``mlmm.load`` preprocesses audio as in training).
 
+Multilingual CLIP4VLA: with ``model.towers.text`` (an HF tower) the captions go through that student tower
+(``student.*``, its own tokenizer) instead of CLIP's text tower; ``init_from`` an M-CLIP export (its six-language
+student already maps onto the CLIP space) fills ``clip.*`` from the M-CLIP teacher and ``student.*`` from its
+student, and the audio tower starts from the teacher's vision tower.
+
 ``model.init_from``: a CLIP export (only ``clip.*`` tensors: loaded strictly, then the audio tower is copied
-from the loaded vision tower) or a CLIP4VLA export (every tensor, strictly).
+from the loaded vision tower), an M-CLIP export (``teacher.*`` -> ``clip.*``, ``student.*``, strictly; audio
+from vision) or a CLIP4VLA export (every tensor, strictly).
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlmm.config import ModelConfig
+from mlmm.config import ModelConfig, TokenizerConfig
 from mlmm.models.clip import CLIPModel
 from mlmm.models.towers.audio_vit import AudioViT
+from mlmm.models.towers.hf_text import HFTextTower, build_hf_text_tower, hf_tokenizer_config
 from mlmm.models.towers.openclip import (
     build_openclip,
     load_openclip_pretrained,
@@ -33,9 +40,10 @@ class CLIP4VLAModel(CLIPModel):
     """``forward(image, text_ids, text_mask, audio, audio_mask, audio_type)`` ->
     ``{"image_features", "text_features", "audio_features": [B, D] | None, "logit_scale_log"}`` (unit rows)."""
 
-    def __init__(self, clip: nn.Module, audio: AudioViT):
+    def __init__(self, clip: nn.Module, audio: AudioViT, student: HFTextTower | None = None):
         super().__init__(clip)
         self.audio = audio
+        self.student = student  # with model.towers.text: the caption encoder in place of CLIP's text tower
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> CLIP4VLAModel:
@@ -54,29 +62,65 @@ class CLIP4VLAModel(CLIPModel):
             settings.patch_size, settings.audio_type_token,
         )  # fmt: skip
         audio.load_from_vision(clip.visual)
-        model = cls(clip, audio)
+        student = None if cfg.text is None else build_hf_text_tower(cfg.text, int(clip.visual.output_dim))
+        model = cls(clip, audio, student)
         if cfg.clip.frozen:
             set_trainable(model.clip, False)
+        if student is not None and cfg.text.frozen:
+            set_trainable(student, False)
         return model
 
     @staticmethod
+    def tokenizer_configs(cfg: ModelConfig) -> tuple[TokenizerConfig, TokenizerConfig | None]:
+        """Captions are read by the student's tokenizer when ``model.towers.text`` is set, else by CLIP's."""
+        if cfg.text is None:
+            return CLIPModel.tokenizer_configs(cfg)
+        return hf_tokenizer_config(cfg.text), None
+
+    @staticmethod
     def init_config(cfg: ModelConfig, exported: ModelConfig) -> ModelConfig:
-        """The export's CLIP towers with the recipe's ``frozen`` / ``lr_mult``; the recipe's audio settings
-        (normalisation statistics may be new)."""
+        """The export's CLIP towers (and its text student, if any: M-CLIP's or a multilingual CLIP4VLA's) with
+        the recipe's ``frozen`` / ``lr_mult``; the recipe's audio settings (normalisation statistics may be new)."""
         clip = dataclasses.replace(exported.clip, frozen=cfg.clip.frozen, lr_mult=cfg.clip.lr_mult)
-        return dataclasses.replace(cfg, clip=clip)
+        out = dataclasses.replace(cfg, clip=clip)
+        if exported.text is None:
+            return out
+        own = cfg.text or exported.text
+        text = dataclasses.replace(exported.text, frozen=own.frozen, lr_mult=own.lr_mult)
+        return out.with_tower("text", text)
 
     def load_init_state(self, state: dict[str, torch.Tensor]) -> None:
-        """A CLIP4VLA export: everything strictly; a CLIP export: ``clip.*`` strictly, then audio from vision."""
+        """A CLIP4VLA export: everything strictly; a CLIP export: ``clip.*`` strictly, then audio from vision;
+        an M-CLIP export: ``teacher.*`` as ``clip.*`` and ``student.*`` strictly, then audio from vision."""
         if any(name.startswith("audio.") for name in state):
             self.load_state_dict(state, strict=True)
             return
-        self.clip.load_state_dict({k[len("clip.") :]: v for k, v in state.items()}, strict=True)
+        unknown = sorted(k for k in state if not k.startswith(("clip.", "teacher.", "student.")))
+        if unknown:
+            raise ValueError(f"init_from has tensors no CLIP4VLA part reads: {unknown[:5]}")
+        if any(name.startswith("teacher.") for name in state):
+            if self.student is None:
+                raise ValueError("init_from is an M-CLIP export: set model.towers.text to load its student")
+            self.student.load_state_dict(_strip(state, "student."), strict=True)
+            state = _strip(state, "teacher.")
+        self.clip.load_state_dict(_strip(state, "clip."), strict=True)
         self.audio.load_from_vision(self.clip.visual)
+
+    def encode_text(
+        self, ids: torch.Tensor, mask: torch.Tensor | None = None, normalize: bool = True
+    ) -> torch.Tensor:
+        """[B, L] -> [B, D]: the student (any language) when built, else CLIP's text tower."""
+        if self.student is None:
+            return super().encode_text(ids, mask, normalize)
+        features = self.student(ids, mask)["features"]
+        return nn.functional.normalize(features, dim=-1) if normalize else features
 
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
         audio = cfg.towers.get("audio")
-        return {f"{prefix}clip.": cfg.clip.lr_mult, f"{prefix}audio.": audio.lr_mult if audio else 1.0}
+        out = {f"{prefix}clip.": cfg.clip.lr_mult, f"{prefix}audio.": audio.lr_mult if audio else 1.0}
+        if cfg.text is not None:
+            out[f"{prefix}student."] = cfg.text.lr_mult
+        return out
 
     def encode_audio(
         self,
@@ -101,3 +145,8 @@ class CLIP4VLAModel(CLIPModel):
         out = super().forward(image, text_ids, text_mask)
         out["audio_features"] = None if audio is None else self.encode_audio(audio, audio_mask, audio_type)
         return out
+
+
+def _strip(state: dict[str, torch.Tensor], prefix: str) -> dict[str, torch.Tensor]:
+    """The tensors of ``state`` under ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -1,9 +1,11 @@
-"""``mlmm quickstart --model clip4vla``: English CLIP (reused with ``--reuse``) -> CLIP4VLA on the audio corpus.
+"""``mlmm quickstart --model clip4vla``: English CLIP (reused with ``--reuse``) -> CLIP4VLA on the audio corpus,
+and M-CLIP (reused) -> multilingual CLIP4VLA (``clip4vla_ml``: M-CLIP's student encodes the captions).
 
 ``metrics.json`` gains ``clip4vla/retrieval/synth_audio/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``/<type>/`` per audio
 type), the same with the type withheld under ``synth_audio_notype`` (the no-type-token ablation at inference),
+``clip4vla_ml/retrieval/...`` likewise for each of the six languages,
 and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery; ``primary`` = mean t2a R@1. The table
-(``DIR/quickstart_clip4vla.md``) has one row per language and audio type.
+(``DIR/quickstart_clip4vla.md``) has one row per text tower, language and audio type.
 """
 
 from __future__ import annotations
@@ -16,11 +18,12 @@ from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import KS, chance_recall
 
 TYPES = ("all", "nonverbal", "verbal")
+TEXT_TOWERS = {"clip4vla": "CLIP", "clip4vla_ml": "M-CLIP"}  # stage -> the text tower its captions go through
 
 
-def _value(metrics: dict[str, Any], key: str) -> str:
+def _value(metrics: dict[str, Any], key: str, digits: int = 1) -> str:
     value = metrics.get(key)
-    return "-" if value is None else f"{value:.1f}"
+    return "-" if value is None else f"{value:.{digits}f}"
 
 
 def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
@@ -39,20 +42,24 @@ def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
 
 
 def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
-    """Markdown: per language and audio type t2a/a2t R@1/5/10, chance R@1 and t2a R@1 without the type."""
-    head = "| lang | audio | t2a R@1 | t2a R@5 | t2a R@10 | a2t R@1 | a2t R@5 | a2t R@10 | chance R@1 | no type t2a R@1 |"
-    rows = [head, "|" + "---|" * 10]
-    langs = sorted(
-        {k.split("/")[3] for k in metrics if k.startswith(f"clip4vla/retrieval/{AUDIO_BENCHMARK}/")}
+    """Markdown: per text tower, language and audio type t2a/a2t R@1/5/10, chance R@1 and t2a R@1 without
+    the type."""
+    head = (
+        "| text | lang | audio | t2a R@1 | t2a R@5 | t2a R@10 | a2t R@1 | a2t R@5 | a2t R@10 | chance R@1 "
+        "| no type t2a R@1 |"
     )
-    for lang in [lang for lang in langs if lang != "mean"]:
-        for kind in TYPES:
-            sub = "" if kind == "all" else f"{kind}/"
-            key = f"clip4vla/retrieval/{AUDIO_BENCHMARK}/{lang}/{sub}"
-            cells = [_value(metrics, f"{key}{d}_r{k}") for d in ("t2a", "a2t") for k in KS]
-            cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1"))
-            cells.append(_value(metrics, f"clip4vla/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
-            rows.append(f"| {lang} | {kind} | " + " | ".join(cells) + " |")
+    rows = [head, "|" + "---|" * 11]
+    for stage, text in TEXT_TOWERS.items():
+        prefix = f"{stage}/retrieval/{AUDIO_BENCHMARK}/"
+        langs = sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"})
+        for lang in langs:
+            for kind in TYPES:
+                sub = "" if kind == "all" else f"{kind}/"
+                key = f"{prefix}{lang}/{sub}"
+                cells = [_value(metrics, f"{key}{d}_r{k}") for d in ("t2a", "a2t") for k in KS]
+                cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1", 2))  # 0.25, not 0.2
+                cells.append(_value(metrics, f"{stage}/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
+                rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
 
@@ -62,7 +69,7 @@ def _extra(metrics: dict[str, Any], corpus) -> dict[str, Any]:
 
 CLIP4VLA = Family(
     "clip4vla",
-    chain("clip", "clip4vla"),
+    chain("clip", "clip4vla", "mclip", "clip4vla_ml"),
     primary="clip4vla",
     table=clip4vla_table,
     table_file="quickstart_clip4vla.md",
@@ -73,5 +80,6 @@ CLIP4VLA = Family(
 
 
 def run_clip4vla(settings: Settings) -> Result:
-    """English CLIP -> CLIP4VLA (audio tower from CLIP's vision tower) -> ``quickstart_clip4vla.md``."""
+    """English CLIP -> CLIP4VLA (audio tower from CLIP's vision tower), M-CLIP -> multilingual CLIP4VLA ->
+    ``quickstart_clip4vla.md``."""
     return run_family(CLIP4VLA, settings)

@@ -83,6 +83,13 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
         Stage("vqa", "train", "mclip", functools.partial(eval_overrides, task="vqa")),  # VQA head on M-CLIP
         Stage("caption", "train", "mclip", functools.partial(eval_overrides, task="captioning")),  # captioner
+        Stage(  # multilingual CLIP4VLA: M-CLIP's student reads the captions, t2a / a2t in six languages
+            "clip4vla_ml",
+            "audio_train",
+            "mclip",
+            functools.partial(clip4vla_benchmarks, languages=LANGUAGES),
+            "audio_test",
+        ),  # fmt: skip
     )
 }
 

@@ -4,13 +4,12 @@ quickstart's hashing stages start from the M-CLIP export and are scored by a has
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from quickstart_fakes import record_chain
 
 from mlmm.config import PROJECT_ROOT, load_config
-from mlmm.quickstart.stages import StagePlan, chain, run_chain
 
 RECIPES = PROJECT_ROOT / "recipes"
 
@@ -44,20 +43,7 @@ def test_hashing_recipes_validate_and_build(tmp_path, recipe, labels, bits):
 
 
 def test_quickstart_hashing_stages_start_from_mclip_and_score_hashing(tmp_path):
-    shards = {}
-    for split in ("train", "parallel", "test"):
-        (tmp_path / f"{split}-000000.tar").write_bytes(b"")
-        shards[split] = [str(tmp_path / f"{split}-000000.tar")]
-    common = [f'eval.benchmarks=[{{name: synth, task: retrieval, shards: ["{shards["test"][0]}"]}}]']
-    configs = []
-
-    def fake(cfg):
-        configs.append(cfg)
-        (Path(cfg.output_dir) / "model").mkdir(parents=True)
-        return {}
-
-    plan = StagePlan(tmp_path / "run", shards, common, {"hashing_16": 7})
-    run_chain(chain("clip", "mclip", "hashing_16"), plan, runner=fake)
+    configs, plan, shards = record_chain(tmp_path, ("clip", "mclip", "hashing_16"), {"hashing_16": 7})
     clip, mclip, hashing = configs
     assert [b.task for b in clip.eval.benchmarks] == ["retrieval"] == [b.task for b in mclip.eval.benchmarks]
     (bench,) = hashing.eval.benchmarks

@@ -8,12 +8,10 @@ key, ITM draws negatives from the gathered batch, and the LM / ITM losses are no
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 import torch.multiprocessing as mp
-from gloo_group import gloo_group, save_rank_average
+from gloo_group import half_batch_step
 
 from mlmm.config import ModelConfig, RunConfig, TowerConfig, TrainConfig
 from mlmm.data.keys import IMAGE, LANG_ID, PIVOT_IDS, PIVOT_MASK, SAMPLE_KEY, TEXT_IDS, TEXT_MASK
@@ -65,18 +63,10 @@ def loss_and_grads(objective, batch):
     return out.loss.detach(), {n: p.grad.clone() for n, p in named.items() if p.requires_grad}
 
 
-def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
-    torch.set_num_threads(1)
-    with gloo_group(rank, world, port):
-        objective, batch = problem()
-        part = slice(rank * BATCH, (rank + 1) * BATCH)
-        loss, grads = loss_and_grads(objective, {k: v[part] for k, v in batch.items()})
-        save_rank_average(loss, grads, os.path.join(out_dir, "dist.pt"))
-
-
 @pytest.mark.slow
 def test_two_gloo_ranks_equal_one_rank_with_the_full_batch(tmp_path):
-    mp.spawn(_worker, args=(2, free_port(), str(tmp_path)), nprocs=2, join=True)
+    args = (2, free_port(), str(tmp_path), problem, loss_and_grads, BATCH)
+    mp.spawn(half_batch_step, args=args, nprocs=2, join=True)
     got = torch.load(tmp_path / "dist.pt", weights_only=True)
     objective, batch = problem()
     ref_loss, ref_grads = loss_and_grads(objective, batch)

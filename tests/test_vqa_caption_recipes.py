@@ -4,13 +4,12 @@ the quickstart's vqa / caption stages start from the M-CLIP export and are score
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from quickstart_fakes import record_chain
 
 from mlmm.config import PROJECT_ROOT, load_config
-from mlmm.quickstart.stages import StagePlan, chain, run_chain
 
 RECIPES = PROJECT_ROOT / "recipes"
 ARCHITECTURE = {  # what init_from would supply (the exports do not exist here)
@@ -63,20 +62,7 @@ def test_recipes_validate_and_build(tmp_path, recipe, architecture, answers):
 
 @pytest.mark.parametrize(("stage", "task"), [("vqa", "vqa"), ("caption", "captioning")])
 def test_quickstart_stages_start_from_mclip_and_score_their_task(tmp_path, stage, task):
-    shards = {}
-    for split in ("train", "parallel", "test"):
-        (tmp_path / f"{split}-000000.tar").write_bytes(b"")
-        shards[split] = [str(tmp_path / f"{split}-000000.tar")]
-    common = [f'eval.benchmarks=[{{name: synth, task: retrieval, shards: ["{shards["test"][0]}"]}}]']
-    configs = []
-
-    def fake(cfg):
-        configs.append(cfg)
-        (Path(cfg.output_dir) / "model").mkdir(parents=True)
-        return {}
-
-    plan = StagePlan(tmp_path / "run", shards, common, {stage: 7})
-    run_chain(chain("clip", "mclip", stage), plan, runner=fake)
+    configs, plan, shards = record_chain(tmp_path, ("clip", "mclip", stage), {stage: 7})
     (bench,) = configs[-1].eval.benchmarks
     assert bench.task == task and bench.shards == shards["test"] and len(bench.languages) == 6
     assert configs[-1].model.init_from == str((plan.out / "mclip" / "model").resolve())

@@ -57,3 +57,20 @@ def half_batch_step(
         part = slice(rank * per_rank, (rank + 1) * per_rank)
         loss, grads = loss_and_grads(objective, {k: v[part] for k, v in batch.items()})
         save_rank_average(loss, grads, os.path.join(out_dir, "dist.pt"))
+
+
+def half_batch_and_reference(tmp_path, problem, loss_and_grads, per_rank: int):
+    """Run :func:`half_batch_step` on 2 spawned gloo ranks, then the same problem on 1 process with the full batch.
+
+    Returns ``(got, ref_loss, ref_grads)``: the ranks' averaged ``{"loss", <param>: grad}`` and the reference."""
+    import torch
+    import torch.multiprocessing as mp
+
+    from mlmm.engine.launch import free_port
+
+    args = (2, free_port(), str(tmp_path), problem, loss_and_grads, per_rank)
+    mp.spawn(half_batch_step, args=args, nprocs=2, join=True)
+    got = torch.load(os.path.join(str(tmp_path), "dist.pt"), weights_only=True)
+    objective, batch = problem()
+    ref_loss, ref_grads = loss_and_grads(objective, batch)
+    return got, ref_loss, ref_grads

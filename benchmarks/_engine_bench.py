@@ -23,7 +23,7 @@ REPO = HERE.parent
 CLIP_MID = str(HERE / "configs" / "clip-mid.json")
 MLA_TEXT = {
     "source": "none",
-    "tokenizer": {"kind": "sentencepiece", "name": "mlmm-synth-6l", "context_length": 32},
+    "tokenizer": {"kind": "sentencepiece", "name": "mlmm-synth-6l-cjk", "context_length": 48},
 }
 
 

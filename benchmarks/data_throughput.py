@@ -3,7 +3,7 @@
     python benchmarks/data_throughput.py [--samples 1000] [--workers 0,1,2] [--image-size 64] [--data DIR]
 
 Shards come from ``mlmm.data.synthetic.synthesize`` (png + json + non-verbal flac per sample; the train split
-is measured), the tokenizer is the shipped sentencepiece model ``tokenizers/mlmm-synth-6l``. Rows:
+is measured), the tokenizer is the shipped sentencepiece model ``tokenizers/mlmm-synth-6l-cjk``. Rows:
 - raw read: mlmm's tar reader (``raw_samples``: bytes grouped by key) and webdataset's ``tarfile_to_samples``;
 - pipeline: ``build_loader`` one epoch (shuffle buffer, safe decode, open_clip preprocessing, language choice,
   tokenization, collation), image+text without audio and with audio (soundfile decode + fbank), at each
@@ -69,7 +69,7 @@ def pipeline(
     transforms = SampleTransforms(
         image=build_image_transform(image_size),
         tokenizer=build_tokenizer(
-            TokenizerConfig(kind="sentencepiece", name="mlmm-synth-6l", context_length=32)
+            TokenizerConfig(kind="sentencepiece", name="mlmm-synth-6l-cjk", context_length=48)
         ),
         languages=list(LANGUAGES),
         audio=cfg.audio,
@@ -107,7 +107,7 @@ def main(argv: list[str] | None = None) -> None:
                     (name, str(workers), pipeline(urls, workers, audio, args.image_size, args.batch_size))
                 )
     print(
-        f"\n{len(urls)} shards, image {args.image_size}px, batch {args.batch_size}, tokenizer mlmm-synth-6l"
+        f"\n{len(urls)} shards, image {args.image_size}px, batch {args.batch_size}, tokenizer mlmm-synth-6l-cjk"
     )
     print(f"| {'stage':<42} | {'workers':>7} | {'samples':>7} | {'seconds':>7} | {'samples/s':>9} |")
     print(f"|{'-' * 44}|{'-' * 9}|{'-' * 9}|{'-' * 9}|{'-' * 11}|")

@@ -48,7 +48,7 @@ def _encoders(context_length: int) -> dict[str, Callable[[list[str], str], torch
     from mlmm.config import TokenizerConfig
     from mlmm.text import build_tokenizer
 
-    spm_tok = build_tokenizer(TokenizerConfig("sentencepiece", "mlmm-synth-6l", context_length))
+    spm_tok = build_tokenizer(TokenizerConfig("sentencepiece", "mlmm-synth-6l-cjk", context_length))
     hf = spm_tok.hf_tokenizer()
     clip = build_tokenizer(TokenizerConfig("open_clip", "ViT-B-32", context_length))
 

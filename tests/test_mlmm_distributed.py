@@ -26,12 +26,12 @@ MODEL = ModelConfig(
 
 
 def text_batch(n: int, seed: int, lengths: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Tokenizer-shaped ids ``<s> <2xx> pieces </s> <pad>...`` [n, 16] and their mask."""
+    """Tokenizer-shaped ids ``<s> <2xx> pieces </s> <pad>...`` [n, 16] (pieces below tiny-xlmr's 1024) and mask."""
     gen = torch.Generator().manual_seed(seed)
     ids, mask = torch.zeros(n, 16, dtype=torch.long), torch.zeros(n, 16, dtype=torch.long)
     for i, length in enumerate(lengths):
         ids[i, :length] = torch.cat(
-            [torch.tensor([2, 4]), torch.randint(10, 2000, (length - 3,), generator=gen), torch.tensor([3])]
+            [torch.tensor([2, 4]), torch.randint(10, 1024, (length - 3,), generator=gen), torch.tensor([3])]
         )
         mask[i, :length] = 1
     return ids, mask

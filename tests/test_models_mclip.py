@@ -200,7 +200,7 @@ def test_real_size_vit_b32_xlmr_base_builds_from_config_only():
 
 
 def test_tiny_xlmr_preset_matches_the_shipped_tokenizer():
-    """The quickstart student: tiny-xlmr's vocabulary and padding are those of tokenizers/mlmm-synth-6l."""
+    """The quickstart student: tiny-xlmr's vocabulary and padding are those of tokenizers/mlmm-synth-6l-cjk."""
     cfg = RunConfig(
         model=ModelConfig(
             family="mclip",
@@ -210,7 +210,8 @@ def test_tiny_xlmr_preset_matches_the_shipped_tokenizer():
     )
     transforms = build_transforms(cfg)
     assert (
-        transforms.tokenizer.identity["name"] == "mlmm-synth-6l" and transforms.tokenizer.context_length == 32
+        transforms.tokenizer.identity["name"] == "mlmm-synth-6l-cjk"
+        and transforms.tokenizer.context_length == 48
     )
     preset = json.loads((mlmm_preset_dir() / "tiny-xlmr.json").read_text(encoding="utf-8"))["hf_config"]
     assert transforms.tokenizer.vocab_size == preset["vocab_size"]
@@ -220,4 +221,4 @@ def test_tiny_xlmr_preset_matches_the_shipped_tokenizer():
         and transforms.pivot_tokenizer.context_length == 32
     )
     ids, mask = transforms.tokenizer(["ein roter Würfel", "一个红色的立方体"], "de")
-    assert ids.shape == (2, 32) and int(ids.max()) < preset["vocab_size"]
+    assert ids.shape == (2, 48) and int(ids.max()) < preset["vocab_size"]

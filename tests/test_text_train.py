@@ -12,6 +12,7 @@ from text_corpus_helpers import EXAMPLES, sentences, write_text_corpus
 from mlmm.cli.main import main
 from mlmm.data.text_corpus import read_corpus
 from mlmm.data.writer import ShardSink
+from mlmm.text.languages import split_cjk_characters
 from mlmm.text.sentencepiece_train import TokenizerTrainOptions, train_tokenizer
 
 
@@ -58,6 +59,53 @@ def test_alphabetic_corpus_gets_0_9995_coverage(tmp_path):
         read_corpus([str(path)]), tmp_path, TokenizerTrainOptions(name="en", vocab_size=35, languages=["en"])
     )
     assert spec["sentencepiece_trainer_args"]["character_coverage"] == 0.9995
+
+
+def test_split_cjk_characters_marks_han_and_punctuation_not_kana_or_spaces():
+    assert split_cjk_characters("黄色のひし形。", "|") == "黄|色|のひし|形|。"
+    assert split_cjk_characters("a 3个红色 cube", "|") == "a 3|个|红|色 cube"
+    assert split_cjk_characters("ein roter Kreis", "|") == "ein roter Kreis"
+    assert split_cjk_characters("", "|") == ""
+
+
+def test_split_cjk_learns_no_piece_spanning_two_han_characters(tmp_path):
+    """Without the option BPE merges a repeated zh phrase into one piece; with it every Han character stands
+    alone, so zh text encodes per character and still decodes to itself."""
+    phrases = ["黄色的小正方形。", "红色的大圆形。", "蓝色的小三角形。", "a small yellow square"]
+    path = tmp_path / "zh.txt"
+    path.write_text("\n".join(phrases * 100) + "\n", encoding="utf-8")
+    corpus = read_corpus([str(path)])
+    plain = train_tokenizer(corpus, tmp_path / "plain", TokenizerTrainOptions("t", 60, "bpe", ["zh", "en"]))
+    split = train_tokenizer(
+        corpus, tmp_path / "split", TokenizerTrainOptions("t", 60, "bpe", ["zh", "en"], split_cjk=True)
+    )
+    assert "pretokenization_delimiter" not in plain["sentencepiece_trainer_args"]
+    assert split["sentencepiece_trainer_args"]["pretokenization_delimiter"] == "\ue000"
+    merged = spm.SentencePieceProcessor(model_file=str(tmp_path / "plain" / "t.model"))
+    per_char = spm.SentencePieceProcessor(model_file=str(tmp_path / "split" / "t.model"))
+    assert len(merged.encode("黄色的小正方形。")) < 8
+    assert per_char.encode("黄色的小正方形。", out_type=str) == [
+        "▁黄",
+        "色",
+        "的",
+        "小",
+        "正",
+        "方",
+        "形",
+        "。",
+    ]
+    assert per_char.encode("a small yellow square", out_type=str) == ["▁a", "▁small", "▁yellow", "▁square"]
+    pieces = [per_char.id_to_piece(i).lstrip("▁") for i in range(per_char.get_piece_size())]
+    assert not [p for p in pieces if len(p) > 1 and all("\u4e00" <= c <= "\u9fff" for c in p)]
+    for text in phrases:
+        assert per_char.decode(per_char.encode(text)) == text
+
+
+def test_split_cjk_rejects_a_corpus_holding_the_delimiter(tmp_path):
+    path = tmp_path / "bad.txt"
+    path.write_text("红\ue000色\n" * 20, encoding="utf-8")
+    with pytest.raises(ValueError, match="U\\+E000"):
+        train_tokenizer(read_corpus([str(path)]), tmp_path, TokenizerTrainOptions("t", 30, split_cjk=True))
 
 
 def write_shards(folder) -> str:

@@ -55,7 +55,7 @@ def test_recipes_validate_and_build(tmp_path, recipe, architecture, answers):
         assert len(head.answers) == (answers or 116) and head.single_stream == (architecture == "mlmm")
     else:
         assert head.decoder.output.out_features == (
-            49408 if architecture == "clip" else 250002 if architecture == "mclip" else 2000
+            49408 if architecture == "clip" else 250002 if architecture == "mclip" else 1024
         )
         assert cfg.eval.primary is None or "captioning" in cfg.eval.primary
 

@@ -70,6 +70,11 @@ def _register_train(sub: argparse._SubParsersAction) -> None:
         help="sentencepiece normalization rule (default identity: text decodes to itself, CJK full-width "
         "punctuation kept; nmt_nfkc folds it)",
     )
+    parser.add_argument(
+        "--split-cjk",
+        action="store_true",
+        help="learn no piece spanning two Han/kana/CJK-punctuation characters (zh/ja encode per character)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="sentencepiece random seed")
     parser.add_argument(
         "--num-threads", type=int, default=1, help="training threads (>1 may change the model)"
@@ -98,6 +103,8 @@ def training_command(args: argparse.Namespace) -> str:
     if args.input_command:
         parts += ["--input-command", args.input_command]
     parts += ["--normalization", args.normalization]
+    if args.split_cjk:
+        parts.append("--split-cjk")
     parts += ["--seed", str(args.seed), "--num-threads", str(args.num_threads)]
     return shlex.join(parts)
 
@@ -121,6 +128,7 @@ def run_train(args: argparse.Namespace) -> int:
         seed=args.seed,
         num_threads=args.num_threads,
         normalization=args.normalization,
+        split_cjk=args.split_cjk,
     )
     try:
         corpus = read_corpus(args.input, parse_languages(options.languages), include_qa=options.include_qa)

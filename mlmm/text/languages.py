@@ -46,6 +46,11 @@ _CJK = re.compile(
     "[\u3000-\u303f\u3040-\u309f\u30a0-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]"
 )
 
+# Han ideographs (+ extension A, compatibility) and CJK / full-width punctuation, without kana.
+_HAN_OR_CJK_PUNCTUATION = re.compile(
+    "[\u3000-\u303f\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff00-\uff0f\uff1a-\uff20]"
+)
+
 
 def language_tag(code: str) -> str:
     """``"de" -> "<2de>"`` (validated against :data:`LANGUAGES`)."""
@@ -79,6 +84,22 @@ def parse_languages(spec: str | Iterable[str]) -> list[str]:
     if not codes:
         raise ValueError(f"empty language list; supported: {', '.join(SUPPORTED_LANGUAGES)}")
     return codes
+
+
+def split_cjk_characters(text: str, delimiter: str) -> str:
+    """``text`` with ``delimiter`` between two adjacent non-space characters of which at least one is a Han
+    ideograph or CJK punctuation mark (``"黄色のひし形。"`` -> ``"黄|色|のひし|形|。"`` for ``delimiter="|"``):
+    multilingual BERT's rule (``_tokenize_chinese_chars``: every Han character on its own, kana runs left to
+    the subword model). A space stays attached to the word after it, as sentencepiece encodes it."""
+    out: list[str] = []
+    previous_cjk = False
+    for index, char in enumerate(text):
+        cjk = _HAN_OR_CJK_PUNCTUATION.match(char) is not None
+        if index and (cjk or previous_cjk) and not char.isspace() and not text[index - 1].isspace():
+            out.append(delimiter)
+        out.append(char)
+        previous_cjk = cjk
+    return "".join(out)
 
 
 def contains_cjk(text: str) -> bool:

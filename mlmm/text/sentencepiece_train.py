@@ -10,6 +10,13 @@ Choices (all recorded in the ``NAME.json`` spec):
 - normalisation ``identity`` by default: NFKC (sentencepiece's default ``nmt_nfkc``) folds CJK full-width
   punctuation (``，`` -> ``,``), so zh/ja captions would not decode to themselves and generated captions would
   not match their references; whitespace is still collapsed. Pick ``nmt_nfkc`` for noisy web text.
+- ``split_cjk`` (``--split-cjk``): Han, kana and CJK punctuation are cut into single characters while
+  training (sentencepiece's ``pretokenization_delimiter`` is put on both sides of each such character, so no
+  learned piece spans two of them). Encoding needs nothing special: a BPE model without multi-character CJK
+  pieces encodes CJK text character by character, and decoding is unchanged. This is the convention of
+  multilingual BERT for Han (``_tokenize_chinese_chars``) extended to kana: on the templated synthetic corpus
+  plain BPE learns whole zh/ja phrases (``黄色的小正方形`` in 3 pieces), so a masked or generated zh/ja token
+  is a whole phrase drawn from hundreds of rare pieces while an English token is one word.
 - determinism: every sentence is used (``input_sentence_size=0``, no sampling or shuffling), the random seed
   is fixed, training runs on ``num_threads=1`` by default, and the model is serialised from memory
   (``model_writer``) so no output path ends up inside it: the same corpus gives a byte-identical ``.model``.
@@ -26,7 +33,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlmm.text.languages import SUPPORTED_LANGUAGES, contains_cjk, language_tag, parse_languages
+from mlmm.text.languages import (
+    SUPPORTED_LANGUAGES,
+    contains_cjk,
+    language_tag,
+    parse_languages,
+    split_cjk_characters,
+)
 from mlmm.text.sentencepiece_tokenizer import SPECIAL_PIECES
 
 if TYPE_CHECKING:  # the corpus is read by the data layer (mlmm.data.text_corpus); text never imports data
@@ -36,6 +49,7 @@ log = logging.getLogger(__name__)
 
 SPECIAL_IDS = {"pad": 0, "unk": 1, "bos": 2, "eos": 3}
 ALPHABETIC_COVERAGE = 0.9995
+CJK_DELIMITER = "\ue000"  # private-use code point: the training-time boundary around CJK characters
 CJK_COVERAGE = 1.0
 
 
@@ -52,6 +66,7 @@ class TokenizerTrainOptions:
     seed: int = 0
     num_threads: int = 1  # >1 is faster but may change the learned model
     normalization: str = "identity"  # sentencepiece normalization_rule_name (identity keeps text exact)
+    split_cjk: bool = False  # learn no piece spanning two Han/kana/CJK-punctuation characters
 
 
 def train_tokenizer(
@@ -73,7 +88,9 @@ def train_tokenizer(
     if not corpus.sentences:
         raise ValueError("no training sentences in the corpus")
     trainer_args = sentencepiece_arguments(options, languages, corpus.sentences)
-    model_bytes = _train_model_bytes(corpus.sentences, trainer_args, options.seed)
+    model_bytes = _train_model_bytes(
+        training_sentences(corpus.sentences, options), trainer_args, options.seed
+    )
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -115,10 +132,24 @@ def sentencepiece_arguments(
         "normalization_rule_name": options.normalization,
         "minloglevel": 2,
     }
+    if options.split_cjk:
+        args["pretokenization_delimiter"] = CJK_DELIMITER
     for role, index in SPECIAL_IDS.items():
         args[f"{role}_id"] = index
         args[f"{role}_piece"] = SPECIAL_PIECES[role]
     return args
+
+
+def training_sentences(sentences: list[str], options: TokenizerTrainOptions) -> list[str]:
+    """The sentences as the trainer sees them: with ``split_cjk``, CJK characters delimited by
+    :data:`CJK_DELIMITER` (which must not occur in the corpus)."""
+    if not options.split_cjk:
+        return sentences
+    if any(CJK_DELIMITER in s for s in sentences):
+        raise ValueError(
+            f"the corpus contains U+{ord(CJK_DELIMITER):04X}, reserved as the CJK split delimiter"
+        )
+    return [split_cjk_characters(s, CJK_DELIMITER) for s in sentences]
 
 
 def _train_model_bytes(sentences: list[str], trainer_args: dict[str, Any], seed: int) -> bytes:

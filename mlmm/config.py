@@ -72,6 +72,33 @@ class TokenizerConfig:
 
 
 @dataclass
+class CodeSwitchConfig:
+    """A code-switched copy of each caption (``mlmm.text.code_switch``, M3P's multimodal code-switched
+    training): the ``source``-language caption with the chosen caption's index, each word a dictionary
+    translates replaced with probability ``ratio`` by its translation into a random language of ``languages``
+    (empty: the dataset's weighted languages except the source), from ``dictionaries``, a folder of MUSE files
+    ``SRC-T.txt`` (``mlmm data dictionary`` writes the synthetic corpus' own). Emits CS_TEXT / CS_IDS /
+    CS_MASK (tokenized with the source language's tag); seeded per (seed, epoch, sample key). ratio 0 = off."""
+
+    ratio: float = 0.0
+    dictionaries: str | None = field(default=None, metadata={"path": True})
+    source: str = "en"
+    languages: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.ratio <= 1.0:
+            raise ConfigError(f"code_switch.ratio must be in [0, 1], got {self.ratio}")
+        if self.ratio > 0 and self.dictionaries is None:
+            raise ConfigError(
+                "code_switch.ratio > 0 needs code_switch.dictionaries (a folder of SRC-T.txt files)"
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self.ratio > 0
+
+
+@dataclass
 class DatasetConfig:
     """One WebDataset source: shards plus how to turn samples into batch entries."""
 
@@ -90,6 +117,7 @@ class DatasetConfig:
     num_frames: int = 8  # video: frames per clip (evenly subsampled, or the last repeated)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # train-time audio masking
+    code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)  # CS_* keys (MLMM's cs task)
 
 
 @dataclass

@@ -207,6 +207,7 @@ class MLMMLoss(InfoNCESettings):
     itc_weight: float = 1.0  # contrastive loss of the pooled unimodal states (first stage + negative mining)
     s2s_weight: float = 0.0  # caption generation: next-token LM under the seq2seq mask
     tlm_weight: float = 0.0  # translation LM on parallel text (batches with PIVOT_IDS)
+    cs_weight: float = 0.0  # code-switched image-conditioned MLM (M3P's MC-MLM; data code_switch -> CS_IDS)
     ratios: dict[str, float] = field(default_factory=dict)
     mask_prob: float = 0.15  # BERT: 15% of real text tokens; of those 80% [MASK], 10% random, 10% kept
     itm_hard_prob: float = 1.0  # share of ITM negatives mined by ITC similarity; the rest uniform (UNITER)

@@ -32,7 +32,8 @@ def _load(recipe: str, tmp_path, *extra: str):
 def test_real_size_recipes_validate_and_build(tmp_path, recipe, world, min_params, max_params):
     from mlmm.models.build import build_model
 
-    cfg = _load(recipe, tmp_path, "model.init_from=null", "model.clip.pretrained=null")
+    extra = [f"data.train.code_switch.dictionaries={tmp_path}"] if "mlmm" in recipe else []
+    cfg = _load(recipe, tmp_path, "model.init_from=null", "model.clip.pretrained=null", *extra)
     if cfg.model.text is not None:
         cfg.model.text.pretrained = None  # architecture from the preset, no weights
     ds = build_ds_config(cfg, world_size=world, precision="bf16")
@@ -45,7 +46,8 @@ def test_real_size_recipes_validate_and_build(tmp_path, recipe, world, min_param
 
 @pytest.mark.parametrize("recipe", ["quickstart/clip.yaml", "quickstart/mclip.yaml", "quickstart/mlmm.yaml"])
 def test_quickstart_recipes_validate(tmp_path, recipe):
-    cfg = _load(recipe, tmp_path, "model.init_from=null")
+    extra = [f"data.train.code_switch.dictionaries={tmp_path}"] if recipe.endswith("mlmm.yaml") else []
+    cfg = _load(recipe, tmp_path, "model.init_from=null", *extra)
     assert (
         build_ds_config(cfg, world_size=1, precision="fp32")["train_batch_size"] == cfg.train.micro_batch_size
     )

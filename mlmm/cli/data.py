@@ -11,6 +11,7 @@ DATA_SUBCOMMANDS = (
     "mlmm.cli.data_inspect",
     "mlmm.cli.data_audio_stats",
     "mlmm.cli.data_vqa_vocab",
+    "mlmm.cli.data_dictionary",
 )
 
 

@@ -7,6 +7,9 @@ resumed pipeline makes the same choices:
   language uniformly. None available -> skipped as ``missing_caption``;
 - the pivot caption (``cfg.pivot_language``) has the same index as the chosen caption (modulo the number of
   pivot captions); no pivot caption -> ``missing_pivot``;
+- code-switching (``cfg.code_switch``): the source-language caption with the chosen caption's index (modulo),
+  words replaced by dictionary translations (:func:`mlmm.text.code_switch.code_switch`) under a private RNG
+  seeded from the same triple; no source caption -> ``missing_code_switch_source``;
 - QA: one pair, preferring the chosen language; labels: multi-hot over ``transforms.num_labels``;
 - random image augmentations run under a private torch RNG seeded from the same triple.
 Texts that will be tokenized (caption, pivot caption, question) longer than :data:`MAX_TEXT_CHARS` are cut to
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -32,6 +35,8 @@ from mlmm.data.rawstream import derive_seed
 from mlmm.data.sample_transforms import SampleTransforms
 from mlmm.data.stats import DataStats
 from mlmm.data.transforms import audio_features, frames_tensor, spec_augment
+from mlmm.text.code_switch import code_switch
+from mlmm.text.dictionary import BilingualDictionary, load_dictionaries
 from mlmm.text.protocol import TextTokenizer
 
 KNOWN_MODALITIES = ("image", "video", "audio", "text", "labels", "qa")
@@ -46,6 +51,10 @@ class SamplePlan:
     cfg: DatasetConfig
     transforms: SampleTransforms
     seed: int
+    # code-switch target -> dictionary, loaded in __post_init__ from cfg.code_switch (empty: off)
+    dictionaries: dict[str, BilingualDictionary] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         mods, tf = set(self.cfg.modalities), self.transforms
@@ -66,6 +75,22 @@ class SamplePlan:
         missing = [lang for lang in weighted if lang not in tf.languages]
         if missing:
             raise ValueError(f"data.languages {missing} are not in the run's language list {tf.languages}")
+        object.__setattr__(self, "dictionaries", self._code_switch_dictionaries(weighted))
+
+    def _code_switch_dictionaries(self, weighted: list[str]) -> dict[str, BilingualDictionary]:
+        """target -> dictionary (empty when code-switching is off); loaded once, before any sample."""
+        cs = self.cfg.code_switch
+        if not cs.enabled:
+            return {}
+        if self.transforms.tokenizer is None or cs.source not in self.transforms.languages:
+            raise ValueError(
+                f"data code_switch: source {cs.source!r} needs a tokenizer and must be in the run's "
+                f"language list {self.transforms.languages}"
+            )
+        targets = [lang for lang in (cs.languages or weighted) if lang != cs.source]
+        if not targets:
+            raise ValueError("data code_switch: no target language besides the source")
+        return load_dictionaries(cs.dictionaries, cs.source, targets)
 
     @property
     def need(self) -> tuple[str, ...]:
@@ -187,7 +212,9 @@ def _media_entries(sample: dict, plan: SamplePlan, aug_seed: int) -> dict[str, A
     return out
 
 
-def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random, stats: DataStats) -> dict[str, Any]:
+def _text_entries(
+    sample: dict, plan: SamplePlan, rng: random.Random, stats: DataStats, epoch: int
+) -> dict[str, Any]:
     cfg, out = plan.cfg, {}
     lang = None
     if plan.wants_caption:
@@ -203,6 +230,8 @@ def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random, stats: Dat
             if not pivots:
                 raise DecodeError("missing_pivot", f"no {cfg.pivot_language!r} caption")
             out[keys.PIVOT_TEXT] = capped_text(pivots[index % len(pivots)], "pivot caption", sample, stats)
+        if plan.dictionaries:
+            out[keys.CS_TEXT] = _code_switched(captions, index, plan, sample, stats, epoch)
     if "labels" in cfg.modalities:
         out[keys.LABELS] = multi_hot(sample["meta"].get("labels", []), plan.transforms.num_labels)
     if "qa" in cfg.modalities:
@@ -214,6 +243,18 @@ def _text_entries(sample: dict, plan: SamplePlan, rng: random.Random, stats: Dat
     return out
 
 
+def _code_switched(
+    captions: dict, index: int, plan: SamplePlan, sample: dict, stats: DataStats, epoch: int
+) -> str:
+    cs = plan.cfg.code_switch
+    sources = captions.get(cs.source)
+    if not sources:
+        raise DecodeError("missing_code_switch_source", f"no {cs.source!r} caption to code-switch")
+    text = capped_text(sources[index % len(sources)], "code-switch caption", sample, stats)
+    rng = random.Random(derive_seed(plan.seed, epoch, sample["__key__"], "code-switch"))
+    return code_switch(text, plan.dictionaries, cs.ratio, rng).text
+
+
 def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) -> dict | None:
     """Raw sample -> per-sample batch entries, or None (counted in ``stats``) when it cannot be used."""
     sample = decode_sample(raw, stats, plan.need)
@@ -223,7 +264,7 @@ def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) ->
     try:
         out = {keys.SAMPLE_KEY: key}
         text_rng = random.Random(derive_seed(plan.seed, epoch, key, "text"))
-        out.update(_text_entries(sample, plan, text_rng, stats))
+        out.update(_text_entries(sample, plan, text_rng, stats, epoch))
         out.update(_media_entries(sample, plan, derive_seed(plan.seed, epoch, key, "augment")))
     except DecodeError as exc:
         stats.skip(exc.reason, key, sample["__url__"], exc.detail)
@@ -267,6 +308,12 @@ def collate(items: list[dict], plan: SamplePlan) -> dict[str, Any]:
         pivot_tok = tf.pivot_tokenizer or tf.tokenizer
         batch[keys.PIVOT_IDS], batch[keys.PIVOT_MASK] = tokenize_grouped(
             pivot_tok, batch[keys.PIVOT_TEXT], pivot_langs
+        )
+    if keys.CS_TEXT in items[0]:
+        batch[keys.CS_TEXT] = [it[keys.CS_TEXT] for it in items]
+        cs_langs = [plan.cfg.code_switch.source] * len(items)
+        batch[keys.CS_IDS], batch[keys.CS_MASK] = tokenize_grouped(
+            tf.tokenizer, batch[keys.CS_TEXT], cs_langs
         )
     if "question" in items[0]:
         questions, qlangs = [it["question"] for it in items], [it["question_lang"] for it in items]

@@ -16,6 +16,9 @@ Tasks (a task with weight 0 never runs; with ``ratios`` one task per step is dra
   seq2seq mask (caption generation).
 * ``tlm`` (XLM's translation LM, Lample & Conneau 2019): text-only ``[caption | parallel pivot caption]``
   with per-segment positions and language embeddings, both sides masked (batches with PIVOT_IDS).
+* ``cs`` (M3P's multimodal code-switched MLM, Ni et al. CVPR 2021): ``mlm`` on the code-switched source
+  caption (CS_IDS: words replaced by dictionary translations into other languages, ``data.train.code_switch``)
+  with the image, the source language's embedding; its own masks (purpose ``cs``).
 
 Text is cut to the global batch's longest caption first (``mlmm_tasks.trim_padding``: the same states, shorter
 passes). Randomness (masks, negatives, task draws) is seeded per sample from (seed, draw, sample key), ``draw`` being a
@@ -32,7 +35,17 @@ import torch
 
 from mlmm import dist
 from mlmm.config import RunConfig
-from mlmm.data.keys import IMAGE, LANG_ID, PIVOT_IDS, PIVOT_MASK, SAMPLE_KEY, TEXT_IDS, TEXT_MASK
+from mlmm.data.keys import (
+    CS_IDS,
+    CS_MASK,
+    IMAGE,
+    LANG_ID,
+    PIVOT_IDS,
+    PIVOT_MASK,
+    SAMPLE_KEY,
+    TEXT_IDS,
+    TEXT_MASK,
+)
 from mlmm.data.rawstream import derive_seed
 from mlmm.losses.contrastive import ContrastiveLoss
 from mlmm.losses.itm import itm_loss
@@ -49,7 +62,7 @@ from mlmm.objectives.mlmm_tasks import (
     trim_padding,
 )
 
-TASKS = ("mlm", "itm", "itc", "s2s", "tlm")
+TASKS = ("mlm", "itm", "itc", "s2s", "tlm", "cs")
 
 
 def global_mean_denominator(count: int, device: torch.device) -> float:
@@ -84,6 +97,16 @@ class MLMMObjective(Objective):
         self.random_range = (int(self.specials.max()) + 1, int(tokenizer.vocab_size))
         pivot = cfg.data.train.pivot_language
         self.pivot_lang = None if pivot is None else model.languages.index(pivot)
+        switch = cfg.data.train.code_switch
+        if self.weights["cs"] > 0 and not switch.enabled:
+            raise ValueError(
+                "train.loss.cs_weight > 0 needs data.train.code_switch (ratio > 0, dictionaries)"
+            )
+        if self.weights["cs"] > 0 and switch.source not in model.languages:
+            raise ValueError(
+                f"code_switch.source {switch.source!r} is not in model.languages {model.languages}"
+            )
+        self.cs_lang = model.languages.index(switch.source) if self.weights["cs"] > 0 else None
         self.contrastive = ContrastiveLoss(
             init_temperature=lc.init_temperature, learn_temperature=lc.learn_temperature,
             gather_with_grad=lc.gather_with_grad,
@@ -116,7 +139,7 @@ class MLMMObjective(Objective):
         parts: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
         if "tlm" in tasks:
             parts["tlm"] = self._tlm(batch, draw)
-        if set(tasks) & {"mlm", "itm", "itc", "s2s"}:
+        if set(tasks) & {"mlm", "itm", "itc", "s2s", "cs"}:
             parts.update(self._image_text(batch, draw, tasks))
         loss = sum(self.weights[t] * value for t, (value, _) in parts.items())
         logs = {f"{t}_loss": float(value.detach()) for t, (value, _) in parts.items()}
@@ -134,9 +157,12 @@ class MLMMObjective(Objective):
         visual = model.visual_embeddings(tokens)
         length, out = ids.shape[1], {}
         if "mlm" in tasks:
-            masked, labels = self._mask(ids, mask, batch[SAMPLE_KEY], draw, "mlm")
-            result = self._lm(model(masked, mask, lang, visual)[:, :length], labels)
-            out["mlm"] = (result.loss, result.accuracy)
+            out["mlm"] = self._image_mlm(ids, mask, lang, visual, batch[SAMPLE_KEY], draw, "mlm")
+        if "cs" in tasks:
+            require(batch, (CS_IDS, CS_MASK), f"{self.name} task cs")
+            cs_ids, cs_mask = trim_padding(batch[CS_IDS], batch[CS_MASK])
+            cs_lang = torch.full_like(lang, self.cs_lang)
+            out["cs"] = self._image_mlm(cs_ids, cs_mask, cs_lang, visual, batch[SAMPLE_KEY], draw, "cs")
         if "s2s" in tasks:
             states = model(ids, mask, lang, visual, mode="seq2seq")[:, 1 : length - 1]
             labels = ids[:, 2:].masked_fill(mask[:, 2:] == 0, IGNORE_INDEX)
@@ -151,6 +177,12 @@ class MLMMObjective(Objective):
                 temperature = float(1.0 / itc.logit_scale)
                 out["itm"] = self._itm(batch, draw, ids, mask, visual, image_f, text_f, temperature)
         return out
+
+    def _image_mlm(self, ids, mask, lang, visual, keys, draw, purpose):
+        """BERT-masked ``ids`` + visual tokens (bidirectional) -> (loss, accuracy) at the masked positions."""
+        masked, labels = self._mask(ids, mask, keys, draw, purpose)
+        result = self._lm(self.model(masked, mask, lang, visual)[:, : ids.shape[1]], labels)
+        return result.loss, result.accuracy
 
     def _itm(self, batch, draw, ids, mask, visual, image_f, text_f, temperature):
         """ITM over [positives | pair i with its text or its image replaced by a negative]."""

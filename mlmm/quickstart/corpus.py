@@ -35,7 +35,11 @@ class Corpus:
 
 def prepare_corpus(data_dir: Path, samples: int, parallel: int, seed: int) -> Corpus:
     """The corpus in ``data_dir``: synthesised, or reused when one with the same size and seed is there."""
+    from mlmm.data.synthetic.dictionary import DICTIONARY_DIR, write_synthetic_dictionaries
+
     manifest = synthesize_corpus(data_dir, samples, parallel, seed)
+    # a reused corpus may predate its dictionaries; rewriting them is cheap and gives the same bytes
+    write_synthetic_dictionaries(data_dir / DICTIONARY_DIR, "en", list(LANGUAGES))
     shards = {
         split: [str(data_dir / s["path"]) for s in info["shards"]]
         for split, info in manifest["splits"].items()

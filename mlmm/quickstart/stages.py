@@ -9,7 +9,8 @@ Contracts:
 
 - :func:`stage_config` builds a stage's ``RunConfig`` right before the stage runs (its parent's export exists
   by then); overrides in this order: common, ``output_dir=DIR/<name>``, the test-split benchmark of the
-  stage's ``task`` when it is not retrieval, ``data.train.shards``, ``init_from``, ``train.max_steps``.
+  stage's ``task`` when it is not retrieval, ``data.train.shards``, ``init_from``, ``train.max_steps``, the
+  stage's own eval benchmarks, then its ``corpus_overrides`` of the corpus folder ``DIR/data``.
 - :func:`run_chain` runs stages in order; a chain lists every stage after its parent. Each stage's metrics
   come back namespaced ``<name>/...``. With ``reuse``, a stage whose ``metrics.json`` and
   ``model/model.safetensors`` exist is read back, not trained.
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
+from mlmm.data.synthetic.dictionary import DICTIONARY_DIR
 from mlmm.quickstart.audio_corpus import clip4vla_benchmarks
 from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, eval_overrides
 
@@ -52,6 +54,8 @@ class Stage:
     # test shards -> the stage's own eval overrides, applied after the common ones (which score retrieval)
     evaluate: Callable[[list[str]], list[str]] | None = None
     eval_split: str = "test"  # the split whose shards ``evaluate`` receives
+    # the corpus folder (DIR/data) -> further overrides of this stage (e.g. its dictionaries folder)
+    corpus_overrides: Callable[[Path], list[str]] | None = None
 
     @property
     def recipe(self) -> Path:
@@ -66,6 +70,11 @@ def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
     return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{BENCHMARK}/mean/t2i_r1"]
 
 
+def code_switch_dictionaries(data_dir: Path) -> list[str]:
+    """Code-switching reads the corpus' own dictionaries (``mlmm.data.synthetic.synthesize`` writes them)."""
+    return [f"data.train.code_switch.dictionaries={data_dir / DICTIONARY_DIR}"]
+
+
 STAGES = {  # every quickstart stage; a family's chain is a sequence of these
     stage.name: stage
     for stage in (
@@ -77,9 +86,9 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             Stage(f"hashing_{bits}", "train", "mclip", functools.partial(eval_overrides, task="hashing"))
             for bits in (16, 32, 64)
         ),
-        Stage(
-            "mlmm", "train", "mclip", mlmm_benchmarks
-        ),  # MLMM single-stream pretraining from the M-CLIP export (image tower + student body)
+        Stage(  # MLMM single-stream pretraining from the M-CLIP export (image tower + student body)
+            "mlmm", "train", "mclip", mlmm_benchmarks, corpus_overrides=code_switch_dictionaries
+        ),
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
         Stage("vqa", "train", "mclip", functools.partial(eval_overrides, task="vqa")),  # VQA head on M-CLIP
         Stage("caption", "train", "mclip", functools.partial(eval_overrides, task="captioning")),  # captioner
@@ -118,6 +127,8 @@ def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
         overrides.append(f"train.max_steps={plan.steps[stage.name]}")
     if stage.evaluate is not None:
         overrides += stage.evaluate(plan.shards[stage.eval_split])
+    if stage.corpus_overrides is not None:
+        overrides += stage.corpus_overrides(plan.out / "data")
     return load_config(stage.recipe, overrides)
 
 

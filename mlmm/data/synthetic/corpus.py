@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlmm.data.synthetic import audio as audio_lib
+from mlmm.data.synthetic.dictionary import DICTIONARY_DIR, write_synthetic_dictionaries
 from mlmm.data.synthetic.grammars import GRAMMARS, get_grammar
 from mlmm.data.synthetic.sample import SynthOptions, build_parallel_sample, build_sample
 from mlmm.data.synthetic.scene import COLOURS, LABEL_NAMES, SHAPES, SIZES
@@ -131,6 +132,8 @@ def synthesize(
     ``samples`` is the total over train/val/test (divided by ``splits``); ``parallel_samples`` text-only
     samples go to ``parallel-*.tar`` (None: as many as ``samples``; 0: no parallel split). ``audio``:
     "none" | "nonverbal" (every sample) | "all" (a third verbal via espeak-ng, deterministically per sample).
+    With English and another language, ``out_dir/dictionaries/en-T.txt`` (MUSE format, from the grammars:
+    ``mlmm.data.synthetic.dictionary``) are written too, for code-switching.
     """
     languages = tuple(languages)
     _validate(samples, languages, image_size, audio, shard_size)
@@ -159,6 +162,8 @@ def synthesize(
     split_manifest["parallel"] = _write_split(out, "parallel", n_parallel, shard_size, make_parallel)
     rate = samples / max(elapsed, 1e-9)
     log.info("synthesised %d samples in %.2f s (%.0f samples/s)", samples, elapsed, rate)
+    if "en" in languages and len(languages) > 1:
+        write_synthetic_dictionaries(out / DICTIONARY_DIR, "en", list(languages))
     manifest = _manifest(opts, split_manifest)
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")

@@ -66,6 +66,19 @@ def test_chain_starts_each_stage_from_its_parents_export(tmp_path, shards):
     }
 
 
+def test_the_mlmm_stage_code_switches_with_the_corpus_dictionaries(tmp_path, shards):
+    from mlmm.data.synthetic.dictionary import write_synthetic_dictionaries
+
+    plan = _plan(tmp_path, shards)
+    write_synthetic_dictionaries(plan.out / "data" / "dictionaries", "en", ["de", "zh"])
+    fake = FakeTraining()
+    run_chain(chain("clip", "mclip", "mlmm"), plan, runner=fake, counter=_counter)
+    clip, mclip, mlmm = fake.configs
+    assert mlmm.data.train.code_switch.dictionaries == str((plan.out / "data" / "dictionaries").resolve())
+    assert mlmm.data.train.code_switch.ratio == 0.5 and mlmm.train.loss.cs_weight > 0
+    assert not clip.data.train.code_switch.enabled and not mclip.data.train.code_switch.enabled
+
+
 def test_reuse_skips_a_stage_whose_export_and_metrics_exist(tmp_path, shards):
     plan = _plan(tmp_path, shards, reuse=True)
     _leave_stage(plan.out / "clip", {"retrieval/synth/mean/t2i_r1": 1.5})

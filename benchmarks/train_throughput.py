@@ -107,7 +107,9 @@ def _engine(model: str, batch: int, steps: int, compile: str = "off"):
     from mlmm.engine.launch import init_process_group
 
     init_process_group()
-    cfg = run_config(model, zero="zero0", micro_batch=batch, steps=steps, compile=compile)
+    cfg = run_config(
+        model, zero="zero0", micro_batch=batch, steps=steps, compile=compile != "off" and compile
+    )
     engine, _, transforms = build_engine(cfg, 1)
     return engine, memory_batch(cfg, transforms, batch)
 
@@ -158,7 +160,7 @@ def mlmm_train_rate(shards, model, batch, steps, workers, warmup, tmp: Path, com
 
     out = tmp / "mlmm-run"
     cmd = [sys.executable, "-m", "mlmm.cli.main", "train", str(REPO / "recipes" / "quickstart" / "clip.yaml"),
-           *_recipe_overrides(shards, model, batch, steps, workers, out), f"train.compile={compile}"]  # fmt: skip
+           *_recipe_overrides(shards, model, batch, steps, workers, out), f"train.compile={'false' if compile == 'off' else compile}"]  # fmt: skip
     env = _child_env()
     proc = subprocess.run(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     if proc.returncode != 0:

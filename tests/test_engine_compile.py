@@ -27,18 +27,28 @@ TINY_CLIP = {
 }
 
 
-@pytest.mark.parametrize("value", ["fast", True, "max-autotune"])
+@pytest.mark.parametrize("value", ["fast", True, "off", "max-autotune"])
 def test_bad_compile_value_fails_at_parse_time(value):
     with pytest.raises(ConfigError, match=r"train\.compile"):
         from_dict({"train": {"compile": value}}, source="recipe.yaml")
     assert from_dict({"train": {"compile": "inductor"}}).train.compile == "inductor"
-    assert from_dict({}).train.compile == "off"
+    assert from_dict({}).train.compile is False
+
+
+def test_yaml_off_and_false_mean_eager(tmp_path):
+    from mlmm.config import load_config
+
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("train:\n  compile: off\n")
+    assert load_config(str(recipe)).train.compile is False
+    assert load_config(str(recipe), ["train.compile=aot_eager"]).train.compile == "aot_eager"
+    assert load_config(str(recipe), ["train.compile=false"]).train.compile is False
 
 
 def test_compile_model_rejects_unknown_backend_and_off_is_a_no_op():
     holder = nn.Module()
     holder.model = nn.Linear(2, 2)
-    assert compile_model(holder, "off") is False
+    assert compile_model(holder, False) is False
     with pytest.raises(ValueError, match="unknown backend"):
         compile_model(holder, "tvm")
 

@@ -4,7 +4,7 @@
 names, ``state_dict`` keys (no ``_orig_mod.`` prefix), checkpoints, resume and export are those of the eager
 model; DeepSpeed still wraps the objective and the loss stays eager. Backends:
 
-- ``off``: eager (nothing compiled);
+- ``false`` (YAML ``off`` / ``false``): eager, nothing compiled;
 - ``inductor``: torch's default backend — forward and backward graphs fused into generated C++ (CPU) or
   Triton (GPU) kernels; the first step pays the compilation (tens of seconds on 2 CPU cores);
 - ``aot_eager``: the same graph capture and AOTAutograd split into forward/backward graphs, run by eager
@@ -22,16 +22,18 @@ log = logging.getLogger(__name__)
 BACKENDS = ("inductor", "aot_eager")
 
 
-def compile_model(objective: nn.Module, backend: str) -> bool:
-    """Compile ``objective.model`` with ``backend`` (one of :data:`BACKENDS`; ``"off"`` does nothing).
+def compile_model(objective: nn.Module, backend: str | bool) -> bool:
+    """Compile ``objective.model`` with ``backend`` (one of :data:`BACKENDS`; ``False`` does nothing).
 
     Returns True when the model was compiled. Raises ValueError for any other backend name (the recipe's
     ``train.compile`` is already checked at parse time; this guards direct callers).
     """
-    if backend == "off":
+    if backend is False:
         return False
     if backend not in BACKENDS:
-        raise ValueError(f"train.compile: unknown backend {backend!r} (one of off, {', '.join(BACKENDS)})")
+        raise ValueError(
+            f"train.compile: unknown backend {backend!r} (false or one of {', '.join(BACKENDS)})"
+        )
     objective.model.compile(backend=backend)
     log.info(
         "train.compile: %s compiled with torch.compile(backend=%r)", type(objective.model).__name__, backend

@@ -10,7 +10,8 @@ Rows (samples/s = the median of per-step rates after ``--warmup`` steps):
   backward + step;
 - ``mlmm engine, in-memory``: mlmm's DeepSpeed engine (built as ``mlmm train`` builds it) on the same batch;
 - ``mlmm train``: ``python -m mlmm.cli.main train`` on the shards (loader in ``--workers`` processes), rates
-  from its ``metrics.jsonl`` (``log_every: 1``);
+  from its ``metrics.jsonl`` (``log_every: 1``), ``grad_clip: 0`` like the other rows (open_clip_train clips
+  only with ``--grad-clip-norm``; the limit does not clip), so every row does the same arithmetic;
 - ``open_clip_train``: ``python -m open_clip_train.main`` on the same shards, ``--workers`` loaders, same lr,
   wd, warmup, batch, precision fp32, rates from its per-step log line. open_clip_torch 3.3.0 breaks on
   webdataset 1.0.2 (KeyError 'fname'): it runs with webdataset 0.2.86 first on PYTHONPATH, a folder made with
@@ -19,7 +20,8 @@ Rows (samples/s = the median of per-step rates after ``--warmup`` steps):
 - ``loader``: mlmm's ``build_loader`` alone (decode + transform + tokenize + collate, ``--workers``).
 Shards: the synthetic corpus's train split re-encoded as ``jpg`` (quality 90) + ``txt`` (its first English
 caption) — the img2dataset layout both trainers read. ``--profile N`` prints torch.profiler's top ops of N
-mlmm engine steps. Rerun on an idle machine with the same command; the header prints the load average.
+mlmm engine steps. ``--compile BACKEND`` sets ``train.compile`` for the mlmm rows and compiles the
+limit's model the same way (``nn.Module.compile``). Rerun on an idle machine with the same command; the header prints the load average.
 """
 
 from __future__ import annotations
@@ -76,12 +78,14 @@ def _median_rate(rates: list[float], warmup: int) -> float:
     return statistics.median(kept) if kept else float("nan")
 
 
-def limit_rate(preset: dict, batch: int, steps: int, warmup: int) -> float:
+def limit_rate(preset: dict, batch: int, steps: int, warmup: int, compile: str = "off") -> float:
     import open_clip
     import torch
 
     torch.manual_seed(SEED)
     model = open_clip.CLIP(**preset)
+    if compile != "off":
+        model.compile(backend=compile)  # as train.compile does it (mlmm.engine.compile)
     loss_fn = open_clip.ClipLoss()
     opt = torch.optim.AdamW(model.parameters(), lr=LR, weight_decay=WD, fused=True)  # the fastest torch AdamW
     size, length = preset["vision_cfg"]["image_size"], preset["text_cfg"]["context_length"]
@@ -99,19 +103,23 @@ def limit_rate(preset: dict, batch: int, steps: int, warmup: int) -> float:
     return _median_rate(rates, warmup)
 
 
-def _engine(model: str, batch: int, steps: int):
+def _engine(model: str, batch: int, steps: int, compile: str = "off"):
     from mlmm.engine.launch import init_process_group
 
     init_process_group()
-    cfg = run_config(model, zero="zero0", micro_batch=batch, steps=steps)
+    cfg = run_config(
+        model, zero="zero0", micro_batch=batch, steps=steps, compile=compile != "off" and compile
+    )
     engine, _, transforms = build_engine(cfg, 1)
     return engine, memory_batch(cfg, transforms, batch)
 
 
-def engine_rate(model: str, batch: int, steps: int, warmup: int, profile: int) -> tuple[float, str]:
+def engine_rate(
+    model: str, batch: int, steps: int, warmup: int, profile: int, compile: str = "off"
+) -> tuple[float, str]:
     import torch
 
-    engine, data = _engine(model, batch, steps)
+    engine, data = _engine(model, batch, steps, compile)
     rates = []
     for _ in range(steps):
         t0 = time.perf_counter()
@@ -142,16 +150,17 @@ def _recipe_overrides(
         "data.train.txt_language=en", "data.train.shuffle_buffer=1000", f"data.train.num_workers={workers}",
         f"train.micro_batch_size={batch}", f"train.max_steps={steps}", "train.log_every=1", "train.save_every=0",
         f"train.optim.lr={LR}", f"train.optim.weight_decay={WD}", f"train.optim.warmup_steps={WARMUP}",
+        "train.optim.grad_clip=0",  # like open_clip_train (no --grad-clip-norm) and the limit: no clipping
         "eval.benchmarks=[]", "eval.primary=null", f"output_dir={out}", f"seed={SEED}",
     ]  # fmt: skip
 
 
-def mlmm_train_rate(shards, model, batch, steps, workers, warmup, tmp: Path) -> float:
+def mlmm_train_rate(shards, model, batch, steps, workers, warmup, tmp: Path, compile: str = "off") -> float:
     from mlmm.engine.run_log import read_jsonl
 
     out = tmp / "mlmm-run"
     cmd = [sys.executable, "-m", "mlmm.cli.main", "train", str(REPO / "recipes" / "quickstart" / "clip.yaml"),
-           *_recipe_overrides(shards, model, batch, steps, workers, out)]  # fmt: skip
+           *_recipe_overrides(shards, model, batch, steps, workers, out), f"train.compile={'false' if compile == 'off' else compile}"]  # fmt: skip
     env = _child_env()
     proc = subprocess.run(cmd, cwd=REPO, env={**env, "PYTHONPATH": str(REPO)}, capture_output=True, text=True)
     if proc.returncode != 0:
@@ -228,6 +237,10 @@ def main() -> None:
     parser.add_argument("--make-openclip-wds", help="create that folder with pip (one small download)")
     parser.add_argument("--profile", type=int, default=0, help="torch.profiler over N mlmm engine steps")
     parser.add_argument(
+        "--compile", default="off", choices=["off", "inductor", "aot_eager"],
+        help="train.compile for the mlmm rows, and the same torch.compile of the limit's model",
+    )  # fmt: skip
+    parser.add_argument(
         "--skip", default="", help="comma list of rows to skip: limit,engine,mlmm,openclip,loader"
     )
     args = parser.parse_args()
@@ -246,7 +259,7 @@ def main() -> None:
     print(f"# {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.2f} at start; model {args.model}, batch {args.batch}, {args.steps} steps "
           f"(median of steps > {args.warmup}), fp32, {len(shards)} jpg shards / {count} samples, "
-          f"{args.workers} loader worker(s)")  # fmt: skip
+          f"{args.workers} loader worker(s), compile {args.compile}")  # fmt: skip
     rows, profile = {}, ""
     print("| run | samples/s |\n|---|---|", flush=True)
 
@@ -255,12 +268,16 @@ def main() -> None:
         print(f"| {name} | {rate:.1f} |", flush=True)
 
     if "limit" not in skip:
-        record(LIMIT, limit_rate(preset, args.batch, args.steps, args.warmup))
+        record(LIMIT, limit_rate(preset, args.batch, args.steps, args.warmup, args.compile))
     if "engine" not in skip:
-        rate, profile = engine_rate(args.model, args.batch, args.steps, args.warmup, args.profile)
+        rate, profile = engine_rate(
+            args.model, args.batch, args.steps, args.warmup, args.profile, args.compile
+        )
         record("mlmm engine, in-memory batch", rate)
     if "mlmm" not in skip:
-        rate = mlmm_train_rate(shards, args.model, args.batch, args.steps, args.workers, args.warmup, tmp)
+        rate = mlmm_train_rate(
+            shards, args.model, args.batch, args.steps, args.workers, args.warmup, tmp, args.compile
+        )
         record("mlmm train (shards)", rate)
     wds = ensure_wds(args)
     if "openclip" not in skip and wds is not None:

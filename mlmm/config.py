@@ -218,6 +218,9 @@ class TrainConfig:
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"  # auto: fp32 on CPU, bf16 on GPU
     deterministic: bool = False
     activation_checkpointing: bool = False
+    # torch.compile of the model's forward (mlmm.engine.compile): false (YAML off/false) = eager; inductor =
+    # generated kernels; aot_eager = graph capture + AOTAutograd without code generation (the model traces)
+    compile: Literal[False, "inductor", "aot_eager"] = False
     optim: OptimConfig = field(default_factory=OptimConfig)
     # the objective's dataclass from mlmm.settings.OBJECTIVE_LOSSES, chosen by ``objective`` at parse time
     loss: Any = field(default=None, metadata={"chosen_by": "objective", "table": OBJECTIVE_LOSSES})

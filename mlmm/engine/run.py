@@ -24,6 +24,7 @@ from mlmm.config import ConfigError, RunConfig, save_config, to_dict
 from mlmm.engine import checkpoint as ckpt
 from mlmm.engine.batch_plan import describe_batch
 from mlmm.engine.compat import scalar_parameter_broadcast, skip_allreduce_for_one_process
+from mlmm.engine.compile import compile_model
 from mlmm.engine.consolidate import fp32_state_dict, gathered_parameters, strip_prefix
 from mlmm.engine.ds_config import (
     HALF_PRECISIONS,
@@ -106,7 +107,7 @@ def run_training(cfg: RunConfig, resume: str | None = None, components: Componen
 
 
 def build_engine(cfg: RunConfig, parts: Components, ds_config: dict, world: int):
-    """Model -> objective (activation checkpointing) -> AdamW groups + schedule -> ``deepspeed.initialize``;
+    """Model -> objective (activation checkpointing, ``train.compile``) -> AdamW groups + schedule -> ``deepspeed.initialize``;
     returns ``(engine, transforms)`` (``engine.module`` is the objective)."""
     import deepspeed
 
@@ -115,6 +116,7 @@ def build_engine(cfg: RunConfig, parts: Components, ds_config: dict, world: int)
     objective = parts.build_objective(cfg, model)
     if cfg.train.activation_checkpointing:
         enable_activation_checkpointing(objective)
+    compile_model(objective, cfg.train.compile)
     optimizer = build_optimizer(
         objective, cfg.train.optim, objective.lr_multipliers(), offload=offloads_optimizer(ds_config)
     )

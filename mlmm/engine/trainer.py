@@ -70,7 +70,8 @@ def clip_local_gradients(module: torch.nn.Module, max_norm: float) -> float:
         return 0.0
     if max_norm > 0:
         return float(torch.nn.utils.clip_grad_norm_(grads, max_norm))
-    return float(torch.linalg.vector_norm(torch.stack([p.grad.detach().float().norm() for p in grads])))
+    # the same norm as clip_grad_norm_ computes (one foreach kernel over all gradients), without the clipping
+    return float(torch.nn.utils.get_total_norm([p.grad for p in grads]))
 
 
 class Trainer:

@@ -306,3 +306,28 @@ def test_video_recipes_validate_and_build(tmp_path, recipe, low, high, languages
     assert low < sum(p.numel() for p in model.parameters()) < high
     assert model.video.pooling == "transformer"
     assert model.video.positions.shape == (cfg.model.settings.video.num_frames, model.embed_dim)
+
+
+def test_data_shard_manifest_writes_frames_in_order(tmp_path):
+    from mlmm.data.converters import shard_from_manifest
+    from mlmm.data.pipeline import iter_samples
+
+    clip = tmp_path / "frames" / "v1"
+    clip.mkdir(parents=True)
+    for t in (10, 2, 1):  # name order: 001, 002, 010
+        (clip / f"{t:03d}.png").write_bytes(image_bytes(t))
+    (tmp_path / "b.png").write_bytes(image_bytes(7))
+    rows = [
+        {"key": "v1", "frames": "frames/v1", "captions": {"en": ["one"]}},
+        {"key": "v2", "frames": ["b.png", "frames/v1/002.png"], "caption": "two"},
+    ]
+    (tmp_path / "m.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    shard_from_manifest(tmp_path / "m.jsonl", tmp_path / "out", prefix="test")
+    samples = list(iter_samples(sorted(str(p) for p in (tmp_path / "out").glob("test-*.tar"))))
+    reds = [[f.getpixel((0, 0))[0] for f in s["frames"]] for s in samples]
+    assert reds == [[37, 74, 370 % 256], [7 * 37 % 256, 74]]
+    (tmp_path / "bad.jsonl").write_text(
+        json.dumps({"key": "x", "frames": ["missing.png"], "caption": "c"}) + "\n"
+    )
+    with pytest.raises(FileNotFoundError, match="missing.png"):
+        shard_from_manifest(tmp_path / "bad.jsonl", tmp_path / "out2")

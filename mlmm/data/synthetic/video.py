@@ -7,8 +7,10 @@ last frames differ by :data:`MOTION_SPAN`; a single middle frame, or any order-f
 (reversed frames = the opposite direction), cannot tell left from right: retrieval needs the frame order.
 
 Motion hard negatives: an odd index that is not already a scene twin becomes, with probability
-:data:`MOTION_TWIN_RATE`, the very scene of the index before it sliding in another direction
-(``hard_negative_change = {"attribute": "motion", "from": <its motion>}``).
+:data:`MOTION_TWIN_RATE` (1: always, so ~37 % of the samples), the very scene of the index before it sliding
+in another direction (``hard_negative_change = {"attribute": "motion", "from": <its motion>}``). Written next
+to each other, a twin and its original share a training batch when the loader does not shuffle
+(``shuffle_buffer: 0``): only then does the contrastive loss see negatives that differ in motion alone.
 
 Determinism: the motion draws come from their own ``random.Random("mlmm-synth-video/{seed}/{split}/{index}")``,
 so the scene and caption draws of :mod:`mlmm.data.synthetic.sample` are untouched. Frames are JPEG
@@ -26,7 +28,7 @@ from mlmm.data.synthetic.scene import Scene
 
 MOTIONS = {"left": (-1.0, 0.0), "right": (1.0, 0.0), "up": (0.0, -1.0), "down": (0.0, 1.0)}
 MOTION_SPAN = 0.3  # first -> last frame displacement, as a fraction of the image side
-MOTION_TWIN_RATE = 0.5
+MOTION_TWIN_RATE = 1.0
 JPEG_QUALITY = 90
 
 

@@ -53,6 +53,16 @@ class MLMMSettings:
 
 
 @dataclass
+class Clip4VLAVideoSettings:
+    """CLIP4VLA's video head (``mlmm/models/towers/video.py``): frames through CLIP's vision tower, pooled."""
+
+    pooling: Literal["mean", "middle", "transformer"] = "mean"  # middle: the single-frame ablation
+    num_frames: int = 8  # frames per clip at inference (= data.train.num_frames in training)
+    layers: int = 1  # transformer pooling only
+    heads: int = 4
+
+
+@dataclass
 class Clip4VLASettings:
     """CLIP4VLA (``model.family: clip4vla``; ``mlmm/models/clip4vla.py``): an audio ViT initialised from
     ``model.clip``'s vision tower reads ``audio`` features (saved with the export, so inference preprocesses
@@ -61,6 +71,10 @@ class Clip4VLASettings:
     audio: Clip4VLAAudioConfig = field(default_factory=Clip4VLAAudioConfig)
     patch_size: int | None = None  # audio patch size; None = the vision tower's
     audio_type_token: bool = True  # false: the no-type-token ablation (the 2-row table is not built)
+    video: Clip4VLAVideoSettings = field(default_factory=Clip4VLAVideoSettings)
+    vision_frozen: bool = (
+        False  # with clip.frozen false: CLIP's image tower stays fixed, its text tower trains
+    )
 
 
 FAMILY_SETTINGS: dict[str, type] = {
@@ -221,6 +235,7 @@ class Clip4VLALoss:
     text_vision_weight: float = 1.0
     text_audio_weight: float = 1.0
     vision_audio_weight: float = 1.0
+    text_video_weight: float = 0.0  # text-video InfoNCE (the batch's VIDEO frames through encode_video)
     learn_temperature: bool = True  # false freezes open_clip's logit_scale
     gather_with_grad: bool = True
 

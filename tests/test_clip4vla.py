@@ -258,7 +258,7 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     from mlmm.quickstart.entry import Settings, run_family
 
     shards = {}
-    for split in ("train", "parallel", "test", "audio_train", "audio_test"):
+    for split in ("train", "parallel", "test", "audio_train", "audio_test", "video_train", "video_test"):
         (tmp_path / f"{split}-000000.tar").write_bytes(b"")
         shards[split] = [str(tmp_path / f"{split}-000000.tar")]
     corpus = Corpus(
@@ -266,13 +266,19 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     )
     monkeypatch.setattr("mlmm.quickstart.entry.prepare_corpus", lambda *a: corpus)
     family = dataclasses.replace(
-        CLIP4VLA, corpora=lambda s: {k: shards[k] for k in ("audio_train", "audio_test")}
+        CLIP4VLA, corpora=lambda s: {k: shards[k] for k in shards if k.startswith(("audio", "video"))}
     )
     configs = []
 
     def runner(cfg):
         configs.append(cfg)
         lang = "de" if cfg.model.text is not None else "en"  # the multilingual stage reports German too
+        if (
+            cfg.data.train.shards == shards["video_train"]
+        ):  # the video stages (test_clip4vla_video checks them)
+            video = {"retrieval/synth_video/en/t2v_r1": 60.0, "primary": 60.0}
+            _leave_stage(Path(cfg.output_dir), video)
+            return video
         bench = f"retrieval/synth_audio/{lang}"
         metrics = {
             f"{bench}/t2a_r1": 40.0,
@@ -284,7 +290,15 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
         return metrics if cfg.model.family == "clip4vla" else {"x": 1.0}
 
     result = run_family(family, Settings(tmp_path / "run"), runner, _counter)
-    clip, c4, mclip, c4ml = configs
+    clip, c4, mclip, c4ml, video, video_mean = configs
+    assert [video.model.settings.video.pooling, video_mean.model.settings.video.pooling] == [
+        "transformer",
+        "mean",
+    ]
+    assert video.model.init_from == str((tmp_path / "run" / "clip" / "model").resolve())
+    assert [(b.name, b.shards, b.options) for b in video.eval.benchmarks] == [
+        ("synth_video", shards["video_test"], {"modality": "video"})
+    ]
     assert clip.model.family == "clip" and c4.data.train.shards == shards["audio_train"]
     assert c4.model.init_from == str((tmp_path / "run" / "clip" / "model").resolve())
     assert [(b.name, b.shards, b.options.get("audio_type")) for b in c4.eval.benchmarks] == [
@@ -302,6 +316,11 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
     assert "| CLIP | en | verbal | 5.0 | - | - | - | - | - | 12.50 | - |" in result.table
     assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
+    assert (
+        m["clip4vla_video/retrieval/synth_video/en/t2v_r1"] == 60.0 and m["chance/synth_video/t2v_r1"] == 5.0
+    )
+    assert "| temporal transformer | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
+    assert "| mean pooling (ablation) | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
     # the quickstart's 400 test clips: chance R@1 0.25 (the measured table printed it as 0.2)
     gallery = clip4vla_table({"clip4vla/retrieval/synth_audio/en/t2a_r1": 1.0, **chance_keys({}, 400)}, 400)
     assert "| CLIP | en | all | 1.0 | - | - | - | - | - | 0.25 | - |" in gallery

@@ -13,7 +13,9 @@ Write WebDataset shards in mlmm's schema (image/audio + json with captions per l
   coco         a COCO-style captions JSON (images + annotations); images under --image-root
                (default: the JSON's folder); annotations may carry "lang" (default --lang)
   manifest     a .jsonl or .csv manifest: key, image, audio, caption (in --lang), caption_<lang>,
-               captions ({lang: [...]}), labels, audio_type; paths relative to --image-root or the manifest
+               captions ({lang: [...]}), labels, audio_type, frames (video: a folder of
+               frames in name order, a list of paths, or paths joined by ';' -> frame000.jpg, ...);
+               paths relative to --image-root or the manifest
   img2dataset  an img2dataset output folder (its tars, or its key.jpg/key.txt/key.json files);
                txt captions are in --lang
 Output: OUT/PREFIX-NNNNNN.tar and the split recorded in OUT/manifest.json (samples, sha256 per shard)."""

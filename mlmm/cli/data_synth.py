@@ -89,6 +89,13 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--questions", type=int, default=3, help="VQA questions per sample (each in every language)"
     )
+    parser.add_argument(
+        "--video-frames",
+        type=int,
+        default=0,
+        help="> 0: every sample is also a clip of its scene sliding left/right/up/down over this many "
+        "frames (frame000.jpg ...), captions lead with the motion; 0: no video",
+    )
     parser.set_defaults(func=run)
 
 
@@ -110,6 +117,7 @@ def run(args: argparse.Namespace) -> int:
         parallel_samples=args.parallel,
         captions_per_language=args.captions_per_language,
         questions_per_sample=args.questions,
+        video_frames=args.video_frames,
     )
     elapsed = time.perf_counter() - start
     counts = ", ".join(

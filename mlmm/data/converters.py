@@ -6,7 +6,9 @@ Sources:
 - manifest, ``.jsonl`` (one object per line) or ``.csv`` (header row): fields ``key`` (optional; default the row
   index), ``image`` and/or ``audio`` (paths, relative to ``image_root`` or the manifest's folder), captions as
   ``caption`` (in ``lang``), ``caption_<lang>`` or ``captions: {lang: [..] | ".."}`` (JSON text in CSV),
-  ``labels`` (a list of ints; in CSV a JSON list or ints separated by spaces/semicolons), ``audio_type``.
+  ``labels`` (a list of ints; in CSV a JSON list or ints separated by spaces/semicolons), ``audio_type``,
+  ``frames`` (video: a folder of frame images taken in name order, a JSON list of paths, or paths separated
+  by ``;``; written as ``frame000.jpg``, ``frame001.jpg``, ... in that order).
 - img2dataset output folder: its ``*.tar`` shards (read with the safe reader) or its files
   (``key.jpg`` / ``key.txt`` / ``key.json``, any depth); ``txt`` becomes the caption in ``lang``, the json is
   kept under ``source``.
@@ -177,6 +179,30 @@ def _row_captions(row: dict, lang: str, where: str) -> dict[str, list[str]]:
     return captions
 
 
+def frame_members(value: Any, root: Path, where: str) -> dict[str, bytes]:
+    """A row's ``frames`` -> ``{"frame000.jpg": bytes, ...}`` in order: a folder (its jpg/png/webp files
+    sorted by name), a list of paths (JSONL) or paths separated by ``;`` (CSV); empty -> no frames."""
+    if not value:
+        return {}
+    if isinstance(value, str):
+        folder = root / value
+        if folder.is_dir():
+            paths = sorted(p for p in folder.iterdir() if p.suffix.lower().lstrip(".") in IMAGE_EXTENSIONS)
+            if not paths:
+                raise ValueError(f"{where}: frames folder {folder} has no jpg/png/webp file")
+        else:
+            paths = [root / part.strip() for part in value.split(";") if part.strip()]
+    elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+        paths = [root / v for v in value]
+    else:
+        raise ValueError(f"{where}: frames must be a folder, a list of paths or paths separated by ';'")
+    out = {}
+    for t, frame in enumerate(paths):
+        ext, data = media_member(frame, IMAGE_EXTENSIONS, where)
+        out[f"frame{t:03d}.{ext}"] = data
+    return out
+
+
 def manifest_sample(row: dict, index: int, root: Path, lang: str, where: str) -> dict:
     """One manifest row -> one sample (see module doc for the accepted fields)."""
     sample: dict[str, Any] = {"__key__": safe_key(row["key"]) if row.get("key") else f"{index:09d}"}
@@ -192,6 +218,7 @@ def manifest_sample(row: dict, index: int, root: Path, lang: str, where: str) ->
         meta["labels"] = _parse_labels(row["labels"], where)
     if row.get("audio_type"):
         meta["audio"] = {"type": row["audio_type"]}
+    sample.update(frame_members(row.get("frames"), root, where))
     if len(sample) == 1 and not meta:
         raise ValueError(f"{where}: row has no media and no captions/labels")
     sample["json"] = meta

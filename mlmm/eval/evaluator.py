@@ -22,7 +22,7 @@ from typing import Any
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval.embedding_tasks import run_hashing, run_retrieval
 from mlmm.eval.generation_tasks import run_captioning, run_vqa
-from mlmm.eval.media_retrieval import run_audio_retrieval
+from mlmm.eval.media_retrieval import run_audio_retrieval, run_video_retrieval
 from mlmm.eval.pretraining import run_pretraining
 from mlmm.eval.report import write_report
 from mlmm.eval.rerank import run_reranked_retrieval
@@ -44,6 +44,8 @@ def runner(bench: BenchmarkConfig):
         return run_reranked_retrieval
     if bench.task == "retrieval" and bench.options.get("modality") == "audio":
         return run_audio_retrieval  # t2a / a2t per language and audio type
+    if bench.task == "retrieval" and bench.options.get("modality") == "video":
+        return run_video_retrieval  # t2v / v2t per language
     return RUNNERS[bench.task]
 
 

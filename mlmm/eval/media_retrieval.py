@@ -1,4 +1,5 @@
-"""Text <-> audio retrieval per language and per audio type (``options.modality: audio``).
+"""Text <-> audio retrieval per language and per audio type (``options.modality: audio``), and text <-> video
+retrieval per language (``options.modality: video``: ``t2v`` / ``v2t``, :func:`run_video_retrieval`).
 
 Keys: ``retrieval/<bench>/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``_medr``, ``_meanr``, ``mean_recall``, ``rsum``)
 over the whole gallery, ``retrieval/<bench>/<lang>/<type>/...`` over the sub-gallery of one audio type
@@ -18,7 +19,7 @@ import numpy as np
 from mlmm.config import BenchmarkConfig
 from mlmm.data.keys import AUDIO_TYPES
 from mlmm.eval.collect import encode_in_batches, run_sharded
-from mlmm.eval.embedding_tasks import caption_queries, retrieval_keys
+from mlmm.eval.embedding_tasks import caption_queries, encode_gallery, retrieval_keys
 from mlmm.eval.protocols import require_method
 from mlmm.eval.retrieval import retrieval_metrics
 
@@ -34,7 +35,7 @@ def audio_type_of(sample: dict) -> int:
 
 
 def renamed(metrics: dict[str, float], gallery: str) -> dict[str, float]:
-    """``i2t_*`` -> ``{g}2t_*``, ``t2i_*`` -> ``t2{g}_*`` (g = ``a`` for audio)."""
+    """``i2t_*`` -> ``{g}2t_*``, ``t2i_*`` -> ``t2{g}_*`` (g = ``a`` for audio, ``v`` for video)."""
     out = {}
     for key, value in metrics.items():
         if key.startswith("i2t_"):
@@ -70,6 +71,17 @@ def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
     meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
     gallery = np.stack([r[0] for r in rows]).astype(np.float32)
     return meta, gallery, np.asarray([r[1] for r in rows])
+
+
+def run_video_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
+    """``options.modality: video``: ``retrieval/<bench>/<lang>/{t2v,v2t}_r{1,5,10}`` (+ medr, meanr, ...)
+    over the clips (ordered ``frameNNN`` members through ``encode_video``); returns ``(metrics, [])``."""
+    meta, gallery = encode_gallery(bench, model, batch_size, rank, world_size)
+    per_lang = {}
+    for lang in bench.languages:
+        samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
+        per_lang[lang] = renamed(retrieval_metrics(gallery[samples], text_emb, owner), "v")
+    return retrieval_keys(f"retrieval/{bench.name}", per_lang), []
 
 
 def run_audio_retrieval(bench, model, batch_size: int, rank: int, world_size: int):

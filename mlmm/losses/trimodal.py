@@ -1,9 +1,11 @@
 """Tri-modal InfoNCE: the weighted sum of symmetric pairwise InfoNCE terms over text, vision and audio.
 
 Formula (CLIP4VLA, Ruan et al. 2023; AudioCLIP, Guzhov et al. 2022): for L2-normalised embeddings of the same
-B samples in modalities t (text), v (vision: image or video) and a (audio), with one logit scale s,
+B samples in modalities t (text), v (vision: the image), a (audio) and video, with one logit scale s,
 
-    L = w_tv * NCE(t, v) + w_ta * NCE(t, a) + w_va * NCE(v, a),
+    L = w_tv * NCE(t, v) + w_ta * NCE(t, a) + w_va * NCE(v, a) + w_tvid * NCE(t, video),
+
+(video: ordered frames pooled by the CLIP4VLA video head, a modality of its own beside the still image),
 
 where NCE is :class:`mlmm.losses.contrastive.ContrastiveLoss` (symmetric, keys gathered across ranks). A term
 is computed only when its weight is non-zero and both modalities are present.
@@ -18,7 +20,7 @@ from torch import nn
 
 from mlmm.losses.contrastive import ContrastiveLoss
 
-PAIRS = (("text", "vision"), ("text", "audio"), ("vision", "audio"))
+PAIRS = (("text", "vision"), ("text", "audio"), ("vision", "audio"), ("text", "video"))
 
 
 class TriModalResult(NamedTuple):
@@ -28,7 +30,7 @@ class TriModalResult(NamedTuple):
 
 
 class TriModalLoss(nn.Module):
-    """``weights``: ``{"text_vision": w, "text_audio": w, "vision_audio": w}`` (missing = 0)."""
+    """``weights``: ``{"text_vision": w, "text_audio": w, "vision_audio": w, "text_video": w}`` (missing = 0)."""
 
     def __init__(self, weights: dict[str, float], gather_with_grad: bool = True):
         super().__init__()

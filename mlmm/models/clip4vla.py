@@ -13,7 +13,13 @@ student, and the audio tower starts from the teacher's vision tower.
 
 ``model.init_from``: a CLIP export (only ``clip.*`` tensors: loaded strictly, then the audio tower is copied
 from the loaded vision tower), an M-CLIP export (``teacher.*`` -> ``clip.*``, ``student.*``, strictly; audio
-from vision) or a CLIP4VLA export (every tensor, strictly).
+from vision) or a CLIP4VLA export (every tensor, strictly; an export without a video head, e.g. audio-only
+with mean pooling, leaves a recipe's temporal transformer at its initialisation, which is mean pooling).
+
+Video (``model.settings.video``): ``encode_video`` runs every frame through CLIP's vision tower and pools the
+frame embeddings over time (:class:`~mlmm.models.towers.video.TemporalPool`: ``mean``, ``middle`` or a small
+``transformer`` with frame position embeddings, under ``video.*``); ``vision_frozen`` keeps the vision tower
+fixed while CLIP's text tower trains.
 """
 
 from __future__ import annotations
@@ -34,16 +40,26 @@ from mlmm.models.towers.openclip import (
     resolve_openclip_preset,
     set_trainable,
 )
+from mlmm.models.towers.video import TemporalPool
 
 
 class CLIP4VLAModel(CLIPModel):
-    """``forward(image, text_ids, text_mask, audio, audio_mask, audio_type)`` ->
-    ``{"image_features", "text_features", "audio_features": [B, D] | None, "logit_scale_log"}`` (unit rows)."""
+    """``forward(image, text_ids, text_mask, audio, audio_mask, audio_type, video, video_mask)`` ->
+    ``{"image_features", "text_features", "audio_features", "video_features": [B, D] | None,
+    "logit_scale_log"}`` (unit rows)."""
 
-    def __init__(self, clip: nn.Module, audio: AudioViT, student: HFTextTower | None = None):
+    def __init__(
+        self,
+        clip: nn.Module,
+        audio: AudioViT,
+        student: HFTextTower | None = None,
+        video: TemporalPool | None = None,
+    ):
         super().__init__(clip)
         self.audio = audio
         self.student = student  # with model.towers.text: the caption encoder in place of CLIP's text tower
+        # frames through CLIP's vision tower, pooled over time (model.settings.video)
+        self.video = video if video is not None else TemporalPool("mean", int(clip.visual.output_dim), 1)
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> CLIP4VLAModel:
@@ -63,9 +79,13 @@ class CLIP4VLAModel(CLIPModel):
         )  # fmt: skip
         audio.load_from_vision(clip.visual)
         student = None if cfg.text is None else build_hf_text_tower(cfg.text, int(clip.visual.output_dim))
-        model = cls(clip, audio, student)
+        width, video = int(clip.visual.output_dim), settings.video
+        pool = TemporalPool(video.pooling, width, video.num_frames, video.layers, video.heads)
+        model = cls(clip, audio, student, pool)
         if cfg.clip.frozen:
             set_trainable(model.clip, False)
+        elif settings.vision_frozen:
+            set_trainable(model.clip.visual, False)
         if student is not None and cfg.text.frozen:
             set_trainable(student, False)
         return model
@@ -93,7 +113,13 @@ class CLIP4VLAModel(CLIPModel):
         """A CLIP4VLA export: everything strictly; a CLIP export: ``clip.*`` strictly, then audio from vision;
         an M-CLIP export: ``teacher.*`` as ``clip.*`` and ``student.*`` strictly, then audio from vision."""
         if any(name.startswith("audio.") for name in state):
-            self.load_state_dict(state, strict=True)
+            missing, unexpected = self.load_state_dict(state, strict=False)
+            has_video = any(name.startswith("video.") for name in state)
+            missing = [k for k in missing if has_video or not k.startswith("video.")]
+            if missing or unexpected:
+                raise ValueError(
+                    f"init_from CLIP4VLA export: missing {missing[:5]}, unexpected {unexpected[:5]}"
+                )
             return
         unknown = sorted(k for k in state if not k.startswith(("clip.", "teacher.", "student.")))
         if unknown:
@@ -118,6 +144,7 @@ class CLIP4VLAModel(CLIPModel):
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
         audio = cfg.towers.get("audio")
         out = {f"{prefix}clip.": cfg.clip.lr_mult, f"{prefix}audio.": audio.lr_mult if audio else 1.0}
+        out[f"{prefix}video."] = 1.0
         if cfg.text is not None:
             out[f"{prefix}student."] = cfg.text.lr_mult
         return out
@@ -133,6 +160,17 @@ class CLIP4VLAModel(CLIPModel):
         out = self.audio(features, mask, audio_type)
         return nn.functional.normalize(out, dim=-1) if normalize else out
 
+    def encode_video(
+        self, frames: torch.Tensor, mask: torch.Tensor | None = None, normalize: bool = True
+    ) -> torch.Tensor:
+        """[B, N, 3, H, W] ordered frames (+ mask [B, N], True on real frames) -> [B, D]: every frame through
+        CLIP's vision tower (``encode_image``, unnormalised), then the temporal pooling
+        (:class:`~mlmm.models.towers.video.TemporalPool`)."""
+        b, n = frames.shape[:2]
+        per_frame = super().encode_image(frames.flatten(0, 1), normalize=False).reshape(b, n, -1)
+        out = self.video(per_frame, mask)
+        return nn.functional.normalize(out, dim=-1) if normalize else out
+
     def forward(
         self,
         image: torch.Tensor | None = None,
@@ -141,9 +179,12 @@ class CLIP4VLAModel(CLIPModel):
         audio: torch.Tensor | None = None,
         audio_mask: torch.Tensor | None = None,
         audio_type: torch.Tensor | None = None,
+        video: torch.Tensor | None = None,
+        video_mask: torch.Tensor | None = None,
     ) -> dict[str, Any]:
         out = super().forward(image, text_ids, text_mask)
         out["audio_features"] = None if audio is None else self.encode_audio(audio, audio_mask, audio_type)
+        out["video_features"] = None if video is None else self.encode_video(video, video_mask)
         return out
 
 

@@ -46,6 +46,7 @@ class InferenceModel:
     ``encode_audio(audio: list[(float [C, T], rate)], audio_type=None) -> float [N, D]`` for models with an
     ``encode_audio`` (CLIP4VLA): features by ``transforms.audio`` (``mlmm.data.transforms.audio_features``);
     ``audio_type``: per clip 0 non-verbal, 1 verbal, -1 unknown (None: all unknown, the tower's documented rule).
+    ``encode_video(clips: list[list[PIL.Image]]) -> float [N, D]`` for models with an ``encode_video``.
     """
 
     def __init__(
@@ -106,6 +107,24 @@ class InferenceModel:
                     types.to(self.device), normalize=True,
                 )  # fmt: skip
                 out.append(emb.float().cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
+    def encode_video(self, clips: list[list[Any]]) -> torch.Tensor:
+        """Clips (each its ordered PIL frames) -> [N, D] (CPU, float32, unit rows): ``num_frames`` frames
+        (``model.settings.video``, evenly subsampled or the last repeated, as in training) preprocessed like
+        images, then the model's ``encode_video``."""
+        from mlmm.data.transforms import frames_tensor
+
+        if not callable(getattr(self.model, "encode_video", None)):
+            raise TypeError(f"{type(self.model).__name__} has no video head (encode_video)")
+        if not clips:
+            return self._empty()
+        frames, out = self.model.video.max_frames, []
+        with frozen_parameters(self.model):
+            for chunk in self._chunks(list(clips)):
+                video = torch.stack([frames_tensor(list(c), self.preprocess, frames) for c in chunk])
+                out.append(self.model.encode_video(video.to(self.device), normalize=True).float().cpu())
         return torch.cat(out)
 
     @torch.no_grad()

@@ -6,6 +6,11 @@ type), the same with the type withheld under ``synth_audio_notype`` (the no-type
 ``clip4vla_ml/retrieval/...`` likewise for each of the six languages,
 and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery; ``primary`` = mean t2a R@1. The table
 (``DIR/quickstart_clip4vla.md``) has one row per text tower, language and audio type.
+
+Video (``DIR/data_video``, :mod:`mlmm.quickstart.video_corpus`): ``clip4vla_video`` (temporal transformer) and
+``clip4vla_video_mean`` (mean pooling, the ablation) from the English CLIP give
+``<stage>/retrieval/synth_video/en/{t2v,v2t}_r{1,5,10}`` and ``chance/synth_video/t2v_r{k}``; a second table
+below the audio one.
 """
 
 from __future__ import annotations
@@ -16,9 +21,11 @@ from mlmm.quickstart.audio_corpus import AUDIO_BENCHMARK, NO_TYPE_BENCHMARK, aud
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import KS, chance_recall
+from mlmm.quickstart.video_corpus import VIDEO_BENCHMARK, video_corpus
 
 TYPES = ("all", "nonverbal", "verbal")
 TEXT_TOWERS = {"clip4vla": "CLIP", "clip4vla_ml": "M-CLIP"}  # stage -> the text tower its captions go through
+VIDEO_STAGES = {"clip4vla_video": "temporal transformer", "clip4vla_video_mean": "mean pooling (ablation)"}
 
 
 def _value(metrics: dict[str, Any], key: str, digits: int = 1) -> str:
@@ -60,22 +67,47 @@ def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
                 cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1", 2))  # 0.25, not 0.2
                 cells.append(_value(metrics, f"{stage}/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
                 rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n"
+    return "\n".join(rows) + "\n" + video_table(metrics)
+
+
+def video_table(metrics: dict[str, Any]) -> str:
+    """Markdown: per video stage (pooling) and language t2v / v2t R@1/5/10 and chance R@1 ("" without video)."""
+    rows = [
+        "",
+        "| video pooling | lang | t2v R@1 | t2v R@5 | t2v R@10 | v2t R@1 | v2t R@5 | v2t R@10 | chance R@1 |",
+    ]
+    rows.append("|" + "---|" * 9)
+    for stage, pooling in VIDEO_STAGES.items():
+        prefix = f"{stage}/retrieval/{VIDEO_BENCHMARK}/"
+        for lang in sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"}):
+            cells = [_value(metrics, f"{prefix}{lang}/{d}_r{k}") for d in ("t2v", "v2t") for k in KS]
+            cells.append(_value(metrics, f"chance/{VIDEO_BENCHMARK}/t2v_r1", 2))
+            rows.append(f"| {pooling} | {lang} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n" if len(rows) > 3 else ""
 
 
 def _extra(metrics: dict[str, Any], corpus) -> dict[str, Any]:
-    return chance_keys(metrics, corpus.n_test)  # the audio corpus has the main corpus' size and splits
+    out = chance_keys(
+        metrics, corpus.n_test
+    )  # the audio and video corpora have the main corpus' size and splits
+    out.update({f"chance/{VIDEO_BENCHMARK}/t2v_r{k}": chance_recall(k, corpus.n_test) for k in KS})
+    return out
+
+
+def _corpora(settings: Settings) -> dict[str, list[str]]:
+    audio = audio_corpus(settings.out / "data_audio", settings.samples, settings.seed)
+    return {**audio, **video_corpus(settings.out / "data_video", settings.samples, settings.seed)}
 
 
 CLIP4VLA = Family(
     "clip4vla",
-    chain("clip", "clip4vla", "mclip", "clip4vla_ml"),
+    chain("clip", "clip4vla", "mclip", "clip4vla_ml", "clip4vla_video", "clip4vla_video_mean"),
     primary="clip4vla",
     table=clip4vla_table,
     table_file="quickstart_clip4vla.md",
     costs=True,
     extra=_extra,
-    corpora=lambda settings: audio_corpus(settings.out / "data_audio", settings.samples, settings.seed),
+    corpora=_corpora,
 )
 
 

@@ -33,6 +33,7 @@ from mlmm.config import PROJECT_ROOT, RunConfig, load_config
 from mlmm.data.synthetic.dictionary import DICTIONARY_DIR
 from mlmm.quickstart.audio_corpus import clip4vla_benchmarks
 from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, eval_overrides
+from mlmm.quickstart.video_corpus import clip4vla_video_benchmarks
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,10 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             functools.partial(clip4vla_benchmarks, languages=LANGUAGES),
             "audio_test",
         ),  # fmt: skip
+        *(  # CLIP4VLA video on CLIP: temporal transformer, and its mean-pooling ablation
+            Stage(name, "video_train", "clip", clip4vla_video_benchmarks, "video_test")
+            for name in ("clip4vla_video", "clip4vla_video_mean")
+        ),
     )
 }
 

@@ -1,8 +1,9 @@
 """Synthetic multilingual multimodal corpus (``mlmm data synth``): drawn scenes, captions in six languages,
 label sets, VQA and scene audio, written as deterministic WebDataset shards by :func:`synthesize`.
 
-Sample members (same key, e.g. ``train-0000042``): ``png`` (the scene), ``json`` and, when audio is asked,
-``flac`` (16 kHz mono). The ``json``::
+Sample members (same key, e.g. ``train-0000042``): ``png`` (the scene), ``json``, when audio is asked
+``flac`` (16 kHz mono), and with ``video_frames`` ``frame000.jpg`` ... (the scene sliding; captions led by the
+motion, ``json`` ``video: {"motion", "frames"}``; :mod:`mlmm.data.synthetic.video`). The ``json``::
 
     {"captions": {lang: [k paraphrases]},        # parallel across languages by index
      "labels": [ids into manifest["label_names"]],  # shapes + colours present (multi-hot for hashing)

@@ -2,7 +2,8 @@
 
 Layout of ``out_dir``:
 
-* ``{train,val,test}-NNNNNN.tar``: per sample ``png`` + ``json`` (+ ``flac`` when audio is asked),
+* ``{train,val,test}-NNNNNN.tar``: per sample ``png`` + ``json`` (+ ``flac`` when audio is asked, +
+  ``frame000.jpg`` ... when video frames are asked),
 * ``parallel-NNNNNN.tar``: text only, ``json`` with the captions of a scene in every language,
 * ``manifest.json``: per split its sample count and shards (``path`` relative to ``out_dir``, ``samples``,
   ``sha256``), plus languages, label names, seed, options and the generator version.
@@ -21,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mlmm.data.synthetic import audio as audio_lib
+from mlmm.data.synthetic import video as video_lib
 from mlmm.data.synthetic.dictionary import DICTIONARY_DIR, write_synthetic_dictionaries
 from mlmm.data.synthetic.grammars import GRAMMARS, get_grammar
 from mlmm.data.synthetic.sample import SynthOptions, build_parallel_sample, build_sample
@@ -126,6 +128,7 @@ def synthesize(
     parallel_samples: int | None = None,
     captions_per_language: int = 3,
     questions_per_sample: int = 3,
+    video_frames: int = 0,
 ) -> dict:
     """Write the corpus into ``out_dir`` and return the manifest (also written to ``out_dir/manifest.json``).
 
@@ -134,6 +137,9 @@ def synthesize(
     "none" | "nonverbal" (every sample) | "all" (a third verbal via espeak-ng, deterministically per sample).
     With English and another language, ``out_dir/dictionaries/en-T.txt`` (MUSE format, from the grammars:
     ``mlmm.data.synthetic.dictionary``) are written too, for code-switching.
+    ``video_frames`` > 0: every sample is also a clip of the scene sliding (``frame000.jpg`` ...; captions lead
+    with the motion, motion hard negatives; :mod:`mlmm.data.synthetic.video`); 0 (default) leaves the corpus
+    byte-identical to one written without the option.
     """
     languages = tuple(languages)
     _validate(samples, languages, image_size, audio, shard_size)
@@ -141,6 +147,7 @@ def synthesize(
         ("parallel_samples", parallel_samples or 0, 0),
         ("captions_per_language", captions_per_language, 1),
         ("questions_per_sample", questions_per_sample, 0),
+        ("video_frames", video_frames, 0),
     ):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
@@ -148,7 +155,7 @@ def synthesize(
     out.mkdir(parents=True, exist_ok=True)
     speech = _speech_available(audio)
     opts = SynthOptions(
-        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech
+        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech, video_frames
     )
     grammars = [get_grammar(code) for code in languages]
     split_manifest = {}
@@ -165,6 +172,8 @@ def synthesize(
     if "en" in languages and len(languages) > 1:
         write_synthetic_dictionaries(out / DICTIONARY_DIR, "en", list(languages))
     manifest = _manifest(opts, split_manifest)
+    if video_frames:  # absent otherwise: manifests without video stay byte-identical
+        manifest["video"] = {"frames": video_frames, "motions": sorted(video_lib.MOTIONS)}
     text = json.dumps(manifest, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
     (out / "manifest.json").write_text(text, encoding="utf-8")
     return manifest

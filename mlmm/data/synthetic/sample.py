@@ -18,6 +18,7 @@ import random
 from dataclasses import dataclass
 
 from mlmm.data.synthetic import audio as audio_lib
+from mlmm.data.synthetic import video as video_lib
 from mlmm.data.synthetic.grammars import Grammar, get_grammar
 from mlmm.data.synthetic.render import render_png
 from mlmm.data.synthetic.scene import Scene, hard_negative, sample_scene
@@ -40,6 +41,7 @@ class SynthOptions:
     captions_per_language: int
     questions_per_sample: int
     speech: bool  # verbal audio possible (audio == "all" and espeak-ng found)
+    video_frames: int = 0  # > 0: the scene slides over this many frames (mlmm.data.synthetic.video)
 
 
 def sample_rng(seed: int, split: str, index: int) -> random.Random:
@@ -80,10 +82,29 @@ def _audio_member(scene: Scene, captions: dict, rng: random.Random, opts: SynthO
     return audio_lib.encode_flac(audio_lib.nonverbal_waveform(scene)), {"type": "nonverbal", "lang": None}
 
 
+def _video_scene(split: str, index: int, scene: Scene, change: dict | None, opts: SynthOptions):
+    """(scene, change, motion): a motion twin takes the scene of ``index - 1`` (see mlmm.data.synthetic.video)."""
+    motion, twin = video_lib.motion_at(opts.seed, split, index, change)
+    if twin:
+        before, _ = video_lib.motion_at(opts.seed, split, index - 1, None)
+        scene = scene_at(opts.seed, split, index - 1)[0]
+        change = {"attribute": "motion", "from": before}
+    return scene, change, motion
+
+
 def build_sample(split: str, index: int, grammars: list[Grammar], opts: SynthOptions) -> dict:
-    """One webdataset sample: ``__key__``, ``png``, ``json`` and (audio != "none") ``flac``."""
+    """One webdataset sample: ``__key__``, ``png``, ``json``, (audio != "none") ``flac`` and (video_frames)
+    ``frame000.jpg`` ... with every caption led by the motion sentence."""
     scene, change, rng = scene_at(opts.seed, split, index)
+    motion = None
+    if opts.video_frames:
+        scene, change, motion = _video_scene(split, index, scene, change, opts)
     captions = parallel_captions(scene, grammars, rng, opts.captions_per_language)
+    if motion is not None:
+        by_code = {g.code: g for g in grammars}
+        captions = {
+            code: [by_code[code].motion_caption(c, motion) for c in cs] for code, cs in captions.items()
+        }
     meta = {
         "captions": captions,
         "labels": scene.labels(),
@@ -93,6 +114,9 @@ def build_sample(split: str, index: int, grammars: list[Grammar], opts: SynthOpt
         "hard_negative_change": change,
     }
     sample = {"__key__": sample_key(split, index), "png": render_png(scene, opts.image_size)}
+    if motion is not None:
+        sample.update(video_lib.render_frames(scene, motion, opts.video_frames, opts.image_size))
+        meta["video"] = {"motion": motion, "frames": opts.video_frames}
     if opts.audio != "none":
         sample["flac"], meta["audio"] = _audio_member(scene, captions, rng, opts)
     sample["json"] = meta

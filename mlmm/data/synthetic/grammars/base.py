@@ -32,6 +32,8 @@ class Grammar(ABC):
     code: str
     yes: str
     no: str
+    motions: dict[str, str]  # video: the sentence for each motion direction (left, right, up, down)
+    sentence_gap = " "  # between two sentences ("" in zh, ja)
 
     @abstractmethod
     def single_captions(self, scene: Scene) -> list[str]:
@@ -70,6 +72,11 @@ class Grammar(ABC):
         the same semantic order, so template ``k`` in two languages gives translations of each other.
         """
         return self.single_captions(scene) if scene.count == 1 else self.multi_captions(scene)
+
+    def motion_caption(self, caption: str, motion: str) -> str:
+        """A video caption: the motion sentence first (it survives truncation to a short context), then the
+        caption of the scene, which every frame shows (the motion keeps the arrangement)."""
+        return self.motions[motion] + self.sentence_gap + caption
 
     def answer(self, answer: Answer) -> str:
         """The canonical short answer. Numbers are digits in every language (VQA normalisation)."""

@@ -69,6 +69,12 @@ def located(preposition: str, dative_phrase: str) -> str:
 
 class German(Grammar):
     code = "de"
+    motions = {
+        "left": "Die Szene gleitet nach links.",
+        "right": "Die Szene gleitet nach rechts.",
+        "up": "Die Szene gleitet nach oben.",
+        "down": "Die Szene gleitet nach unten.",
+    }
     yes = "ja"
     no = "nein"
 

@@ -33,6 +33,12 @@ def indefinite(obj: SceneObject) -> str:
 
 class English(Grammar):
     code = "en"
+    motions = {
+        "left": "The scene slides to the left.",
+        "right": "The scene slides to the right.",
+        "up": "The scene slides up.",
+        "down": "The scene slides down.",
+    }
     yes = "yes"
     no = "no"
 

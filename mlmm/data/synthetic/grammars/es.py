@@ -62,6 +62,12 @@ def of(preposition: str, phrase: str) -> str:
 
 class Spanish(Grammar):
     code = "es"
+    motions = {
+        "left": "La escena se desliza hacia la izquierda.",
+        "right": "La escena se desliza hacia la derecha.",
+        "up": "La escena se desliza hacia arriba.",
+        "down": "La escena se desliza hacia abajo.",
+    }
     yes = "sí"
     no = "no"
 

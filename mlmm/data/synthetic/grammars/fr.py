@@ -66,6 +66,12 @@ def of(preposition: str, phrase: str) -> str:
 
 class French(Grammar):
     code = "fr"
+    motions = {
+        "left": "La scène glisse vers la gauche.",
+        "right": "La scène glisse vers la droite.",
+        "up": "La scène glisse vers le haut.",
+        "down": "La scène glisse vers le bas.",
+    }
     yes = "oui"
     no = "non"
 

@@ -60,6 +60,13 @@ def referent(shape: str, colour: str) -> str:
 
 class Japanese(Grammar):
     code = "ja"
+    motions = {
+        "left": "画面が左へ動く。",
+        "right": "画面が右へ動く。",
+        "up": "画面が上へ動く。",
+        "down": "画面が下へ動く。",
+    }
+    sentence_gap = ""
     yes = "はい"
     no = "いいえ"
 

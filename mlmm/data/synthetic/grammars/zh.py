@@ -53,6 +53,13 @@ def referent(shape: str, colour: str) -> str:
 
 class Chinese(Grammar):
     code = "zh"
+    motions = {
+        "left": "画面向左滑动。",
+        "right": "画面向右滑动。",
+        "up": "画面向上滑动。",
+        "down": "画面向下滑动。",
+    }
+    sentence_gap = ""
     yes = "是"
     no = "否"
 

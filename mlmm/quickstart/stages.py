@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 from mlmm.config import PROJECT_ROOT, RunConfig, load_config
-from mlmm.data.synthetic.dictionary import DICTIONARY_DIR
 from mlmm.quickstart.audio_corpus import clip4vla_benchmarks
 from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, eval_overrides
 from mlmm.quickstart.video_corpus import clip4vla_video_benchmarks
@@ -73,6 +72,7 @@ def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
 
 def code_switch_dictionaries(data_dir: Path) -> list[str]:
     """Code-switching reads the corpus' own dictionaries (``mlmm.data.synthetic.synthesize`` writes them)."""
+    from mlmm.data.synthetic.dictionary import DICTIONARY_DIR  # local: the CLI must not import torch to start
     return [f"data.train.code_switch.dictionaries={data_dir / DICTIONARY_DIR}"]
 
 

@@ -114,6 +114,10 @@ class DatasetConfig:
     num_workers: int = 0
     num_samples: int | None = None  # epoch length hint for resampled mode / progress bars
     image_size: int | None = None  # overrides the model's image size for preprocessing
+    # qa: questions drawn per image (distinct, without replacement; fewer when the image has fewer). The batch
+    # keeps one IMAGE row per image and QUESTION_IMAGE maps each question to it, so the frozen tower encodes
+    # each image once for all of its questions (mlmm.data.batching.choose_qas).
+    questions_per_image: int = 1
     num_frames: int = 8  # video: frames per clip (evenly subsampled, or the last repeated)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # train-time audio masking

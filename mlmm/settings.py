@@ -255,6 +255,14 @@ class CaptionLoss:
     label_smoothing: float = 0.1
 
 
+@dataclass
+class SCSTLoss:
+    """``captioning_scst`` (``mlmm/objectives/captioning_scst.py``): ``samples`` captions drawn per image,
+    rewarded by the evaluator's CIDEr-D against the greedy caption's (``mlmm/losses/scst.py``)."""
+
+    samples: int = 5
+
+
 OBJECTIVE_LOSSES: dict[str, type] = {
     "clip": ClipLoss,
     "mclip": MClipLoss,
@@ -265,4 +273,5 @@ OBJECTIVE_LOSSES: dict[str, type] = {
     "clip4vla": Clip4VLALoss,
     "vqa": VQALoss,
     "captioning": CaptionLoss,
+    "captioning_scst": SCSTLoss,
 }

@@ -291,3 +291,49 @@ def test_resampled_resume(shards):
     _take(first, 4)
     resumed = _take(build_loader(cfg, make_transforms(), batch_size=7, seed=9, position=first.position()), 2)
     assert [b[keys.SAMPLE_KEY] for b in resumed] == [b[keys.SAMPLE_KEY] for b in reference[4:]]
+
+
+QA_META = {
+    "qa": [
+        {"question": f"q{i}", "lang": lang, "answers": [f"a{i}"] * 10}
+        for i, lang in enumerate(["en", "en", "de", "de", "fr", "zh"])
+    ]
+}
+
+
+def test_questions_per_image_draws_distinct_pairs_and_one_is_choose_qa():
+    weights = {"en": 1.0, "de": 1.0}  # fr / zh not weighted: outside the pool
+    pool = [qa for qa in QA_META["qa"] if qa["lang"] in weights]
+    one = batching.choose_qas(QA_META, None, weights, random.Random(7), 1)
+    assert one == [batching.choose_qa(QA_META, None, weights, random.Random(7))]
+    three = batching.choose_qas(QA_META, None, weights, random.Random(7), 3)
+    assert len(three) == 3 and len({qa["question"] for qa in three}) == 3 and all(qa in pool for qa in three)
+    assert sorted(qa["question"] for qa in batching.choose_qas(QA_META, None, weights, random.Random(7), 9)) == [
+        "q0", "q1", "q2", "q3"
+    ]  # fmt: skip
+    assert batching.choose_qas(QA_META, "zh", {"ja": 1.0}, random.Random(0), 3) == [QA_META["qa"][5]]
+
+
+def test_collate_flattens_questions_image_by_image_with_their_image_rows():
+    plan = batching.SamplePlan(
+        DatasetConfig(modalities=["image", "qa"], languages={"en": 1.0, "de": 1.0}, questions_per_image=2),
+        make_transforms(),
+        seed=0,
+    )
+    image = torch.zeros(3, 8, 8)
+    items = [
+        {keys.SAMPLE_KEY: "a", keys.IMAGE: image, "question": ["x", "yz"], "question_lang": ["en", "de"],
+         keys.ANSWERS: [["1"], ["2"]]},
+        {keys.SAMPLE_KEY: "b", keys.IMAGE: image + 1, "question": ["w"], "question_lang": ["en"],
+         keys.ANSWERS: [["3"]]},
+    ]  # fmt: skip
+    batch = batching.collate(items, plan)
+    assert batch[keys.IMAGE].shape == (2, 3, 8, 8)
+    assert batch[keys.QUESTION_IMAGE].tolist() == [0, 0, 1]
+    assert batch[keys.ANSWERS] == [["1"], ["2"], ["3"]] and batch[keys.QUESTION_LANG] == ["en", "de", "en"]
+    tok = plan.transforms.tokenizer
+    assert batch[keys.QUESTION_IDS][1].tolist() == tok(["yz"], "de")[0][0].tolist()
+    with pytest.raises(ValueError, match="questions_per_image"):
+        batching.SamplePlan(
+            DatasetConfig(modalities=["image", "qa"], questions_per_image=0), make_transforms(), 0
+        )

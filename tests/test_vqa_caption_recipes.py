@@ -38,7 +38,7 @@ def _overrides(tmp_path) -> list[str]:
     [("finetune/vqa_v2.yaml", "mlmm", 3129), ("finetune/vqa_xgqa.yaml", "mclip", 1842),
      ("finetune/vqa_synth.yaml", "synth", None), ("finetune/caption_coco_karpathy.yaml", "clip", 0),
      ("finetune/caption_multi30k_de.yaml", "mclip", 0), ("finetune/caption_cococn_zh.yaml", "mclip", 0),
-     ("finetune/caption_synth.yaml", "synth", 0)],
+     ("finetune/caption_synth.yaml", "synth", 0), ("finetune/caption_synth_scst.yaml", "synth", 0)],
 )  # fmt: skip
 def test_recipes_validate_and_build(tmp_path, recipe, architecture, answers):
     from mlmm.models.build import build_model

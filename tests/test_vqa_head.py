@@ -10,7 +10,7 @@ import torch
 from vqa_helpers import tiny_export, vqa_cfg
 
 import mlmm
-from mlmm.data.keys import ANSWERS, IMAGE, QUESTION_IDS, QUESTION_LANG, QUESTION_MASK
+from mlmm.data.keys import ANSWERS, IMAGE, QUESTION_IDS, QUESTION_IMAGE, QUESTION_LANG, QUESTION_MASK
 from mlmm.losses.vqa_soft import vqa_soft_loss
 from mlmm.models.build import build_model, build_transforms
 from mlmm.models.export import export_model
@@ -117,6 +117,44 @@ def test_head_trains_alone_on_a_frozen_backbone_and_exports_to_a_predictor(expor
     torch.testing.assert_close(
         predictor.answer_logits(images[1:], ["How many?"], "en"), direct, rtol=1e-5, atol=1e-5
     )
+
+
+@pytest.mark.parametrize("family", ["mclip", "mlmm"])
+def test_shared_image_logits_equal_each_question_alone(exports, family):
+    """Q = 5 questions on B = 2 images (QUESTION_IMAGE [0, 0, 1, 1, 0]): the image tower runs once on the 2
+    images, and each question's logits equal those of that (image, question) pair run alone (batch of 1).
+    Same ops per row; only the matmul batch blocking differs, so fp32 rounding (atol 1e-5) is the tolerance."""
+    cfg = vqa_cfg(family, exports[family])
+    torch.manual_seed(0)
+    model = build_model(cfg.model).eval()
+    tok = build_transforms(cfg).tokenizer
+    questions = [
+        "Is there a red circle?",
+        "How many?",
+        "Wie viele Kreise gibt es?",
+        "丸は何色ですか？",
+        "What?",
+    ]
+    langs = ["en", "en", "de", "ja", "en"]
+    encoded = [tok([q], lang) for q, lang in zip(questions, langs)]
+    ids, mask = torch.cat([e[0] for e in encoded]), torch.cat([e[1] for e in encoded])
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(1))
+    index = torch.tensor([0, 0, 1, 1, 0])
+    calls = []
+    original = model.backbone.image_tokens
+    model.backbone.image_tokens = lambda pixels: calls.append(len(pixels)) or original(pixels)
+    with torch.no_grad():
+        shared = model(image=images, question_ids=ids, question_mask=mask, lang=langs, image_index=index)
+        alone = [
+            model(image=images[i : i + 1], question_ids=ids[q : q + 1], question_mask=mask[q : q + 1],
+                  lang=langs[q : q + 1])["answer_logits"]
+            for q, i in enumerate(index.tolist())
+        ]  # fmt: skip
+    assert calls[0] == 2  # the shared batch encoded each image once
+    torch.testing.assert_close(shared["answer_logits"], torch.cat(alone), rtol=1e-5, atol=1e-5)
+    batch = {**_batch(cfg), IMAGE: images[:1], QUESTION_IMAGE: torch.zeros(3, dtype=torch.long)}
+    step = build_objective(cfg, model)(batch)  # the objective forwards QUESTION_IMAGE: 3 questions on 1 image
+    assert step.logs["loss"] > 0
 
 
 def test_language_answer_space_masks_other_languages_answers_in_training_and_prediction(exports):

@@ -10,7 +10,9 @@ resumed pipeline makes the same choices:
 - code-switching (``cfg.code_switch``): the source-language caption with the chosen caption's index (modulo),
   words replaced by dictionary translations (:func:`mlmm.text.code_switch.code_switch`) under a private RNG
   seeded from the same triple; no source caption -> ``missing_code_switch_source``;
-- QA: one pair, preferring the chosen language; labels: multi-hot over ``transforms.num_labels``;
+- QA: ``questions_per_image`` distinct pairs (default one), preferring the chosen language; the batch holds
+  one IMAGE row per image, the questions flattened image by image and QUESTION_IMAGE [Q] (each question's image
+  row), so a frozen image tower encodes each image once for all its questions; labels: multi-hot over ``transforms.num_labels``;
 - random image augmentations run under a private torch RNG seeded from the same triple.
 Texts that will be tokenized (caption, pivot caption, question) longer than :data:`MAX_TEXT_CHARS` are cut to
 that length first, with a (rate-limited) warning: far beyond any context length, so real captions tokenize
@@ -69,6 +71,8 @@ class SamplePlan:
             raise ValueError("data modalities include labels but SampleTransforms.num_labels is 0")
         if self.cfg.pivot_language and (tf.pivot_tokenizer or tf.tokenizer) is None:
             raise ValueError("data.pivot_language is set but no (pivot) tokenizer is available")
+        if self.cfg.questions_per_image < 1:
+            raise ValueError(f"data.questions_per_image must be >= 1, got {self.cfg.questions_per_image}")
         weighted = [lang for lang, w in self.cfg.languages.items() if w > 0]
         if not weighted:
             raise ValueError(f"data.languages has no language with a positive weight: {self.cfg.languages}")
@@ -138,6 +142,23 @@ def choose_caption(
 
 def choose_qa(meta: dict, lang: str | None, weights: dict[str, float], rng: random.Random) -> dict | None:
     """One QA pair: in ``lang`` when the sample has one there, else in any weighted language."""
+    preferred = _qa_pool(meta, lang, weights)
+    return rng.choice(preferred) if preferred else None
+
+
+def choose_qas(
+    meta: dict, lang: str | None, weights: dict[str, float], rng: random.Random, count: int
+) -> list[dict]:
+    """``count`` distinct QA pairs of one image (all of them when it has fewer), drawn without replacement
+    from the pool of :func:`choose_qa`; ``count == 1`` is exactly :func:`choose_qa` (same RNG draw)."""
+    if count == 1:
+        one = choose_qa(meta, lang, weights, rng)
+        return [] if one is None else [one]
+    pool = _qa_pool(meta, lang, weights)
+    return rng.sample(pool, min(count, len(pool)))
+
+
+def _qa_pool(meta: dict, lang: str | None, weights: dict[str, float]) -> list[dict]:
     pairs = meta.get("qa", [])
     if not isinstance(pairs, list):
         raise DecodeError("bad_json", "qa must be a list")
@@ -146,10 +167,9 @@ def choose_qa(meta: dict, lang: str | None, weights: dict[str, float], rng: rand
         for p in pairs
         if isinstance(p, dict) and isinstance(p.get("question"), str) and isinstance(p.get("answers"), list)
     ]
-    preferred = [p for p in valid if p.get("lang") == lang] or [
+    return [p for p in valid if p.get("lang") == lang] or [
         p for p in valid if weights.get(p.get("lang"), 0) > 0
     ]
-    return rng.choice(preferred) if preferred else None
 
 
 def multi_hot(labels: Any, num_labels: int) -> torch.Tensor:
@@ -224,6 +244,7 @@ def _text_entries(
             raise DecodeError("missing_caption", f"no caption in {list(cfg.languages)}; has {list(captions)}")
         lang, index = choice
         out.update({keys.TEXT: capped_text(captions[lang][index], "caption", sample, stats), keys.LANG: lang})
+        out[keys.REFERENCES] = list(captions[lang])
         out[keys.LANG_ID] = plan.transforms.languages.index(lang)
         if cfg.pivot_language:
             pivots = captions.get(cfg.pivot_language)
@@ -235,11 +256,14 @@ def _text_entries(
     if "labels" in cfg.modalities:
         out[keys.LABELS] = multi_hot(sample["meta"].get("labels", []), plan.transforms.num_labels)
     if "qa" in cfg.modalities:
-        qa = choose_qa(sample["meta"], lang, cfg.languages, rng)
-        if qa is None:
+        pairs = choose_qas(sample["meta"], lang, cfg.languages, rng, cfg.questions_per_image)
+        if not pairs:
             raise DecodeError("missing_qa", "no question in a requested language")
-        question = capped_text(qa["question"], "question", sample, stats)
-        out.update({"question": question, "question_lang": qa.get("lang"), keys.ANSWERS: qa["answers"]})
+        out.update({
+            "question": [capped_text(qa["question"], "question", sample, stats) for qa in pairs],
+            "question_lang": [qa.get("lang") for qa in pairs],
+            keys.ANSWERS: [qa["answers"] for qa in pairs],
+        })  # fmt: skip
     return out
 
 
@@ -298,6 +322,8 @@ def collate(items: list[dict], plan: SamplePlan) -> dict[str, Any]:
     if keys.TEXT in items[0]:
         batch[keys.TEXT] = [it[keys.TEXT] for it in items]
         batch[keys.LANG] = [it[keys.LANG] for it in items]
+        if keys.REFERENCES in items[0]:
+            batch[keys.REFERENCES] = [it[keys.REFERENCES] for it in items]
         if tf.tokenizer is not None:
             batch[keys.TEXT_IDS], batch[keys.TEXT_MASK] = tokenize_grouped(
                 tf.tokenizer, batch[keys.TEXT], batch[keys.LANG]
@@ -316,10 +342,15 @@ def collate(items: list[dict], plan: SamplePlan) -> dict[str, Any]:
             tf.tokenizer, batch[keys.CS_TEXT], cs_langs
         )
     if "question" in items[0]:
-        questions, qlangs = [it["question"] for it in items], [it["question_lang"] for it in items]
+        # questions flattened image by image: [Q] with Q = sum of each image's question count
+        questions = [q for it in items for q in it["question"]]
+        qlangs = [q for it in items for q in it["question_lang"]]
         batch[keys.QUESTION_IDS], batch[keys.QUESTION_MASK] = tokenize_grouped(
             tf.tokenizer, questions, qlangs
         )
-        batch[keys.ANSWERS] = [it[keys.ANSWERS] for it in items]
+        batch[keys.ANSWERS] = [a for it in items for a in it[keys.ANSWERS]]
         batch[keys.QUESTION_LANG] = qlangs
+        batch[keys.QUESTION_IMAGE] = torch.tensor(
+            [row for row, it in enumerate(items) for _ in it["question"]], dtype=torch.long
+        )
     return batch

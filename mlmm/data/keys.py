@@ -27,6 +27,8 @@ LABELS = "labels"  # float [B, C]: multi-hot label set (hashing)
 QUESTION_IDS = "question_ids"  # long [B, Lq]
 QUESTION_MASK = "question_mask"  # long [B, Lq]
 QUESTION_LANG = "question_lang"  # list[str] [B]: ISO 639-1 code of each question
+QUESTION_IMAGE = "question_image"  # long [Q]: the IMAGE row of each question (data.questions_per_image)
+REFERENCES = "references"  # list[list[str]] [B]: every caption of the sample in its LANG (SCST rewards)
 ANSWERS = "answers"  # list[list[str]] [B][10]: the 10 ground-truth answers (VQA)
 IMAGE_INDEX = "image_index"  # long [B]: index of the sample's image within its split (retrieval eval)
 

@@ -122,6 +122,21 @@ def beam_search(stepper: Stepper, prefix: torch.Tensor, g: Generation) -> torch.
     return ids[best]
 
 
+@torch.no_grad()
+def sample(stepper: Stepper, prefix: torch.Tensor, g: Generation, generator: torch.Generator | None = None):
+    """ids [B, <= max_length]: ``prefix`` extended by tokens drawn from softmax(logits) (temperature 1; the
+    no-repeat rule applies) until EOS or ``max_length``; finished rows continue with ``pad_id`` (SCST's
+    sampled captions, Rennie et al. 2017). All rows stay in the running batch (no ``reorder``)."""
+    ids, start = prefix, prefix.shape[1]
+    done = torch.zeros(prefix.shape[0], dtype=torch.bool, device=prefix.device)
+    while ids.shape[1] < g.max_length and not bool(done.all()):
+        probs = _next_logp(stepper, ids, done, g, start).exp()
+        token = torch.multinomial(probs, 1, generator=generator).squeeze(1)
+        ids = torch.cat([ids, token[:, None]], dim=1)
+        done = done | (token == g.eos_id)
+    return ids
+
+
 def generate(stepper: Stepper, prefix: torch.Tensor, g: Generation) -> torch.Tensor:
     """Greedy when ``g.beams == 1``, else beam search."""
     return greedy(stepper, prefix, g) if g.beams == 1 else beam_search(stepper, prefix, g)

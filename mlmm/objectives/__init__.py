@@ -7,6 +7,7 @@ from torch import nn
 from mlmm.config import RunConfig
 from mlmm.objectives.base import Objective, StepOutput
 from mlmm.objectives.captioning import CaptioningObjective
+from mlmm.objectives.captioning_scst import CaptioningSCSTObjective
 from mlmm.objectives.clip import ClipObjective
 from mlmm.objectives.clip4vla import Clip4VLAObjective
 from mlmm.objectives.hashing import HashingObjective
@@ -25,6 +26,7 @@ OBJECTIVES: dict[str, type[Objective]] = {
     "clip4vla": Clip4VLAObjective,
     "vqa": VQAObjective,
     "captioning": CaptioningObjective,
+    "captioning_scst": CaptioningSCSTObjective,
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from mlmm.config import RunConfig
-from mlmm.data.keys import ANSWERS, IMAGE, QUESTION_IDS, QUESTION_LANG, QUESTION_MASK
+from mlmm.data.keys import ANSWERS, IMAGE, QUESTION_IDS, QUESTION_IMAGE, QUESTION_LANG, QUESTION_MASK
 from mlmm.losses.vqa_soft import vqa_soft_loss
 from mlmm.models.heads.answers import soft_targets
 from mlmm.models.heads.base import HeadModel
@@ -20,8 +20,9 @@ from mlmm.objectives.base import Objective, StepOutput, require
 
 
 class VQAObjective(Objective):
-    """Batch: IMAGE, QUESTION_IDS / QUESTION_MASK / QUESTION_LANG, ANSWERS (``data.train.modalities``
-    [image, qa])."""
+    """Batch: IMAGE [B], QUESTION_IDS / QUESTION_MASK / QUESTION_LANG / ANSWERS [Q] and QUESTION_IMAGE [Q]
+    (``data.train.modalities`` [image, qa]; ``data.train.questions_per_image`` k gives Q <= k·B questions on
+    B images, each image encoded once). The BCE averages over the Q questions."""
 
     name = "vqa"
 
@@ -46,6 +47,7 @@ class VQAObjective(Objective):
             question_ids=batch[QUESTION_IDS],
             question_mask=batch[QUESTION_MASK],
             lang=batch.get(QUESTION_LANG),
+            image_index=batch.get(QUESTION_IMAGE),
         )["answer_logits"]
         targets = soft_targets(batch[ANSWERS], self.index).to(logits.device)
         bce = vqa_soft_loss(logits, targets)

@@ -73,6 +73,7 @@ def mlmm_benchmarks(test_shards: list[str]) -> list[str]:
 def code_switch_dictionaries(data_dir: Path) -> list[str]:
     """Code-switching reads the corpus' own dictionaries (``mlmm.data.synthetic.synthesize`` writes them)."""
     from mlmm.data.synthetic.dictionary import DICTIONARY_DIR  # local: the CLI must not import torch to start
+
     return [f"data.train.code_switch.dictionaries={data_dir / DICTIONARY_DIR}"]
 
 

@@ -12,8 +12,9 @@ Fusion, by backbone:
   ``[question | visual tokens]`` (UNITER's VQA head), with each question's language id.
 
 Classifier (Anderson et al. 2018): Linear(d, hidden) → GELU → LayerNorm → Dropout → Linear(hidden, A) with A =
-``len(settings.answers)``. ``head(backbone, image, question_ids, question_mask, lang)`` returns
-``{"answer_logits": [B, A]}``; the objective (``mlmm/objectives/vqa.py``) applies the soft-target BCE.
+``len(settings.answers)``. ``head(backbone, image, question_ids, question_mask, lang, image_index)`` returns
+``{"answer_logits": [Q, A]}`` for Q questions on B images (``image_index`` [Q]: each question's image row,
+``data.train.questions_per_image``; the image tower runs once per image); the objective (``mlmm/objectives/vqa.py``) applies the soft-target BCE.
 
 Per-language answer space (``settings.answer_languages``, written by ``mlmm data vqa-vocab``): for a question
 in a listed language the logits of answers outside its language are set to :data:`MASKED_LOGIT` (σ ≈ 0: zero
@@ -100,19 +101,34 @@ class VQAHead(nn.Module):
                           for i in (self.mask_rows.get(x) for x in langs)])  # fmt: skip
         return logits.masked_fill(~keep, MASKED_LOGIT)
 
-    def fused(self, backbone: nn.Module, image, question_ids, question_mask, lang) -> torch.Tensor:
-        """The pooled fused state [B, d] of each (image, question) pair."""
+    def fused(
+        self, backbone: nn.Module, image, question_ids, question_mask, lang, image_index=None
+    ) -> torch.Tensor:
+        """The pooled fused state [Q, d] of each (image, question) pair. ``image`` [B, ...] holds each image
+        once; ``image_index`` long [Q] (None: ``arange(Q)``, one question per image) is the image row of each
+        question: the image tower runs on the B images and its tokens are gathered per question."""
         if self.single_stream:
             lang_ids = backbone.language_ids(lang, question_ids.shape[0])
-            visual = backbone.visual_embeddings(backbone.image_tokens(image))
+            visual = _per_question(backbone.visual_embeddings(backbone.image_tokens(image)), image_index)
             return backbone(question_ids, question_mask, lang_ids, visual=visual)[:, 0]
         routed = {"lang": lang} if getattr(backbone, "language_routed", False) else {}
         tokens, mask = backbone.text_tokens(question_ids, question_mask, **routed)
-        return self.fusion(tokens, mask, backbone.image_tokens(image))
+        return self.fusion(tokens, mask, _per_question(backbone.image_tokens(image), image_index))
 
-    def forward(self, backbone, image, question_ids, question_mask, lang=None) -> dict[str, torch.Tensor]:
-        logits = self.classifier(self.fused(backbone, image, question_ids, question_mask, lang))
+    def forward(
+        self, backbone, image, question_ids, question_mask, lang=None, image_index=None
+    ) -> dict[str, torch.Tensor]:
+        logits = self.classifier(self.fused(backbone, image, question_ids, question_mask, lang, image_index))
         return {"answer_logits": self.restrict(logits, lang)}
+
+
+def _per_question(image_tokens: torch.Tensor, image_index: torch.Tensor | None) -> torch.Tensor:
+    """[B, N, W] image tokens -> [Q, N, W] (row ``image_index[q]`` for question q)."""
+    return (
+        image_tokens
+        if image_index is None
+        else image_tokens.index_select(0, image_index.to(image_tokens.device))
+    )
 
 
 class VQAHeadPredictor(InferenceModel):

@@ -90,6 +90,9 @@ class DatasetConfig:
     num_frames: int = 8  # video: frames per clip (evenly subsampled, or the last repeated)
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # train-time audio masking
+    # speech is paired with its transcript: a verbal clip whose json audio.lang has a positive weight in
+    # ``languages`` takes the caption it speaks (audio.caption_index) instead of a drawn one
+    spoken_caption: bool = False
 
 
 @dataclass

@@ -89,6 +89,12 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--questions", type=int, default=3, help="VQA questions per sample (each in every language)"
     )
+    parser.add_argument(
+        "--verbal-rate",
+        type=float,
+        default=1 / 3,
+        help="with --audio all: the share of samples whose audio is a spoken caption (default a third)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -110,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
         parallel_samples=args.parallel,
         captions_per_language=args.captions_per_language,
         questions_per_sample=args.questions,
+        verbal_rate=args.verbal_rate,
     )
     elapsed = time.perf_counter() - start
     counts = ", ".join(

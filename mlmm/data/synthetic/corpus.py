@@ -22,12 +22,14 @@ from pathlib import Path
 
 from mlmm.data.synthetic import audio as audio_lib
 from mlmm.data.synthetic.grammars import GRAMMARS, get_grammar
-from mlmm.data.synthetic.sample import SynthOptions, build_parallel_sample, build_sample
+from mlmm.data.synthetic.sample import VERBAL_RATE, SynthOptions, build_parallel_sample, build_sample
 from mlmm.data.synthetic.scene import COLOURS, LABEL_NAMES, SHAPES, SIZES
 from mlmm.data.writer import ShardSink
 
 log = logging.getLogger(__name__)
 
+# the text the generator writes; audio-only changes are recorded as manifest options instead (speech_wpm,
+# verbal_rate), so the shipped tokenizer trained on generator_version 1 stays current (tests/test_text_shipped.py)
 GENERATOR_VERSION = "1"
 ALL_LANGUAGES = tuple(GRAMMARS)
 AUDIO_MODES = ("none", "nonverbal", "all")
@@ -103,6 +105,8 @@ def _manifest(opts: SynthOptions, splits: dict) -> dict:
         "audio": opts.audio,
         "audio_sample_rate": audio_lib.SAMPLE_RATE,
         "espeak": audio_lib.espeak_version() if opts.speech else None,
+        "speech_wpm": audio_lib.SPEECH_WPM if opts.speech else None,
+        "verbal_rate": opts.verbal_rate if opts.audio == "all" else None,
         "captions_per_language": opts.captions_per_language,
         "questions_per_sample": opts.questions_per_sample,
         "label_names": list(LABEL_NAMES),
@@ -125,12 +129,14 @@ def synthesize(
     parallel_samples: int | None = None,
     captions_per_language: int = 3,
     questions_per_sample: int = 3,
+    verbal_rate: float = VERBAL_RATE,
 ) -> dict:
     """Write the corpus into ``out_dir`` and return the manifest (also written to ``out_dir/manifest.json``).
 
     ``samples`` is the total over train/val/test (divided by ``splits``); ``parallel_samples`` text-only
     samples go to ``parallel-*.tar`` (None: as many as ``samples``; 0: no parallel split). ``audio``:
-    "none" | "nonverbal" (every sample) | "all" (a third verbal via espeak-ng, deterministically per sample).
+    "none" | "nonverbal" (every sample) | "all" (a share ``verbal_rate``, default a third, verbal via espeak-ng, deterministically per sample;
+    the rate moves only the threshold of a draw made anyway, so other draws do not shift).
     """
     languages = tuple(languages)
     _validate(samples, languages, image_size, audio, shard_size)
@@ -141,11 +147,13 @@ def synthesize(
     ):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
+    if not 0.0 <= verbal_rate <= 1.0:
+        raise ValueError(f"verbal_rate must be in [0, 1], got {verbal_rate}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     speech = _speech_available(audio)
     opts = SynthOptions(
-        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech
+        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech, verbal_rate
     )
     grammars = [get_grammar(code) for code in languages]
     split_manifest = {}

@@ -122,6 +122,9 @@ class DatasetConfig:
     audio: AudioFeatureConfig = field(default_factory=AudioFeatureConfig)
     spec_augment: SpecAugmentConfig = field(default_factory=SpecAugmentConfig)  # train-time audio masking
     code_switch: CodeSwitchConfig = field(default_factory=CodeSwitchConfig)  # CS_* keys (MLMM's cs task)
+    # speech is paired with its transcript: a verbal clip whose json audio.lang has a positive weight in
+    # ``languages`` takes the caption it speaks (audio.caption_index) instead of a drawn one
+    spoken_caption: bool = False
 
 
 @dataclass

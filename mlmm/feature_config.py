@@ -57,7 +57,8 @@ class SpecAugmentConfig:
 class Clip4VLAAudioConfig(AudioFeatureConfig):
     """CLIP4VLA's front end (``kind: db_mel``, 32 ms window = n_fft 512, 8 ms hop = 128 samples, f_max 8 kHz as
     released) with the quickstart's small sizes: 64 mel bins (released: 224) and chunks of 64 frames = 0.51 s
-    (released: 224 frames = 1.79 s), 4 chunks = 2.05 s per clip. Real-size recipes set 224 / 224."""
+    (released: 224 frames = 1.79 s), 4 chunks = 2.05 s per clip by default (the quickstart recipes take 7 chunks =
+    3.58 s, so that most spoken captions fit). Real-size recipes set 224 / 224."""
 
     kind: Literal["fbank", "melspec", "db_mel"] = "db_mel"
     num_mel_bins: int = 64

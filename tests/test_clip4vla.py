@@ -72,7 +72,7 @@ def _audio_shard(path) -> str:
         for i in range(8):
             meta = caption_meta(i, ("en",))
             if i == 7:
-                meta["audio"] = {"type": "verbal"}
+                meta["audio"] = {"type": "verbal", "lang": "en"}
             member = {4: None, 5: buf.getvalue(), 6: b"fLaC" + b"\0" * 40}.get(
                 i, wav_bytes(freq=300.0 + 50 * i)
             )
@@ -247,6 +247,8 @@ def test_audio_retrieval_reports_t2a_a2t_per_language_and_audio_type(tmp_path):
         assert metrics[f"retrieval/a/{key}"] == 100.0, key
     assert metrics["retrieval/a/en/nonverbal/gallery_size"] == 4.0
     assert metrics["retrieval/a/en/verbal/gallery_size"] == 1.0
+    assert metrics["retrieval/a/en/spoken/t2a_r1"] == 100.0  # sample 7 is spoken in English
+    assert metrics["retrieval/a/en/spoken/gallery_size"] == 1.0
     assert metrics["primary"] == metrics["retrieval/a/mean/mean_recall"] == 100.0
 
 
@@ -284,6 +286,8 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
             f"{bench}/t2a_r1": 40.0,
             f"{bench}/verbal/t2a_r1": 5.0,
             f"{bench}/verbal/gallery_size": 8.0,
+            f"{bench}/spoken/t2a_r1": 20.0,
+            f"{bench}/spoken/gallery_size": 4.0 if lang == "en" else 2.0,
         }
         metrics.update({"primary": 40.0, f"retrieval/synth_audio_notype/{lang}/t2a_r1": 30.0})
         _leave_stage(Path(cfg.output_dir), metrics if cfg.model.family == "clip4vla" else {"x": 1.0})
@@ -315,6 +319,12 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     assert m["chance/synth_audio/t2a_r1"] == 5.0 and m["chance/synth_audio/verbal/t2a_r1"] == 12.5
     assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
     assert "| CLIP | en | verbal | 5.0 | - | - | - | - | - | 12.50 | - |" in result.table
+    # each language's own spoken gallery: 4 English clips, 2 German ones
+    assert (
+        m["chance/synth_audio/en/spoken/t2a_r1"] == 25.0 and m["chance/synth_audio/de/spoken/t2a_r1"] == 50.0
+    )
+    assert "| CLIP | en | spoken | 20.0 | - | - | - | - | - | 25.00 | - |" in result.table
+    assert "| M-CLIP | de | spoken | 20.0 | - | - | - | - | - | 50.00 | - |" in result.table
     assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
     assert (
         m["clip4vla_video/retrieval/synth_video/en/t2v_r1"] == 60.0 and m["chance/synth_video/t2v_r1"] == 5.0

@@ -96,6 +96,12 @@ def register(data_subparsers: argparse._SubParsersAction) -> None:
         help="> 0: every sample is also a clip of its scene sliding left/right/up/down over this many "
         "frames (frame000.jpg ...), captions lead with the motion; 0: no video",
     )
+    parser.add_argument(
+        "--verbal-rate",
+        type=float,
+        default=1 / 3,
+        help="with --audio all: the share of samples whose audio is a spoken caption (default a third)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -118,6 +124,7 @@ def run(args: argparse.Namespace) -> int:
         captions_per_language=args.captions_per_language,
         questions_per_sample=args.questions,
         video_frames=args.video_frames,
+        verbal_rate=args.verbal_rate,
     )
     elapsed = time.perf_counter() - start
     counts = ", ".join(

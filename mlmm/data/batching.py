@@ -4,7 +4,8 @@ Per sample (:func:`prepare_sample`), all random choices are a pure function of (
 resumed pipeline makes the same choices:
 - the caption language is drawn from ``cfg.languages`` weights among the languages the sample has captions for
   (``json`` ``captions`` plus the ``txt`` member, which counts as ``cfg.txt_language``); then a caption of that
-  language uniformly. None available -> skipped as ``missing_caption``;
+  language uniformly. None available -> skipped as ``missing_caption``; with ``spoken_caption`` a verbal
+  clip spoken in a weighted language takes the caption it speaks instead (speech paired with its transcript);
 - the pivot caption (``cfg.pivot_language``) has the same index as the chosen caption (modulo the number of
   pivot captions); no pivot caption -> ``missing_pivot``;
 - code-switching (``cfg.code_switch``): the source-language caption with the chosen caption's index (modulo),
@@ -129,6 +130,18 @@ def sample_captions(meta: dict, txt: str | None, txt_language: str) -> dict[str,
     return captions
 
 
+def spoken_choice(
+    meta: dict, captions: dict[str, list[str]], weights: dict[str, float]
+) -> tuple[str, int] | None:
+    """(language, index) of the caption a verbal clip speaks (``json`` ``audio.lang`` / ``caption_index``) when
+    that language is weighted and the caption exists; None otherwise (non-verbal, or an unweighted language)."""
+    audio = meta.get("audio") or {}
+    lang, index = audio.get("lang"), audio.get("caption_index", 0)
+    if audio.get("type") != "verbal" or weights.get(lang, 0) <= 0 or not isinstance(index, int):
+        return None
+    return (lang, index) if 0 <= index < len(captions.get(lang) or []) else None
+
+
 def choose_caption(
     captions: dict[str, list[str]], weights: dict[str, float], rng: random.Random
 ) -> tuple[str, int] | None:
@@ -239,7 +252,9 @@ def _text_entries(
     lang = None
     if plan.wants_caption:
         captions = sample_captions(sample["meta"], sample["txt"], cfg.txt_language)
-        choice = choose_caption(captions, cfg.languages, rng)
+        choice = choose_caption(captions, cfg.languages, rng)  # drawn always, so later draws do not shift
+        if cfg.spoken_caption and "audio" in cfg.modalities:
+            choice = spoken_choice(sample["meta"], captions, cfg.languages) or choice
         if choice is None:
             raise DecodeError("missing_caption", f"no caption in {list(cfg.languages)}; has {list(captions)}")
         lang, index = choice

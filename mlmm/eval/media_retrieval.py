@@ -3,8 +3,11 @@ retrieval per language (``options.modality: video``: ``t2v`` / ``v2t``, :func:`r
 
 Keys: ``retrieval/<bench>/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``_medr``, ``_meanr``, ``mean_recall``, ``rsum``)
 over the whole gallery, ``retrieval/<bench>/<lang>/<type>/...`` over the sub-gallery of one audio type
-(``nonverbal`` / ``verbal``: a caption queries only clips of its own clip's type), and the macro average over
-languages ``retrieval/<bench>/mean/...``. The metrics are :func:`mlmm.eval.retrieval.retrieval_metrics`'s
+(``nonverbal`` / ``verbal``: a caption queries only clips of its own clip's type),
+``retrieval/<bench>/<lang>/spoken/...`` over the verbal clips spoken in ``<lang>`` (``json`` ``audio.lang``),
+queried by their ``<lang>`` captions (the per-spoken-language speech protocol: a query in one language is not
+asked to find speech in another), and the macro average over languages ``retrieval/<bench>/mean/...``. Every
+sub-gallery reports its ``gallery_size``. The metrics are :func:`mlmm.eval.retrieval.retrieval_metrics`'s
 (``i2t`` read as a2t, ``t2i`` as t2a).
 
 Options: ``audio_type``: ``known`` (default: the clip's ``json`` ``audio.type`` is given to ``encode_audio``,
@@ -24,6 +27,36 @@ from mlmm.eval.protocols import require_method
 from mlmm.eval.retrieval import retrieval_metrics
 
 UNKNOWN_TYPE = -1
+
+
+SPOKEN = "spoken"  # sub-gallery: verbal clips spoken in the query language
+
+
+def spoken_language_of(sample: dict) -> str | None:
+    """The language a verbal clip is spoken in (``json`` ``audio.lang``); None for non-verbal audio."""
+    audio = (sample.get("meta") or {}).get("audio") or {}
+    return audio.get("lang") if audio.get("type") == "verbal" else None
+
+
+def sub_gallery_metrics(
+    gallery: np.ndarray, text_emb: np.ndarray, owner: np.ndarray, keep: np.ndarray
+) -> dict[str, float]:
+    """Retrieval over the gallery rows ``keep`` (sorted positions into ``gallery``) with only the queries
+    whose ``owner`` (caption -> gallery row) is kept; keys ``t2a_*`` / ``a2t_*`` + ``gallery_size``."""
+    position = -np.ones(len(gallery), dtype=np.int64)
+    position[keep] = np.arange(keep.size)
+    rows = np.flatnonzero(position[owner] >= 0)
+    found = renamed(retrieval_metrics(gallery[keep], text_emb[rows], position[owner[rows]]), "a")
+    found["gallery_size"] = float(keep.size)
+    return found
+
+
+def audio_groups(types: np.ndarray, spoken: list[str | None], lang: str) -> dict[str, np.ndarray]:
+    """Sub-gallery masks over the gallery rows for queries in ``lang``: one per audio type (``nonverbal``,
+    ``verbal``) and :data:`SPOKEN` (verbal clips spoken in ``lang``)."""
+    groups = {name: np.asarray(types) == code for name, code in AUDIO_TYPES.items()}
+    groups[SPOKEN] = np.asarray([s == lang for s in spoken], dtype=bool)
+    return groups
 
 
 def audio_type_of(sample: dict) -> int:
@@ -47,7 +80,8 @@ def renamed(metrics: dict[str, float], gallery: str) -> dict[str, float]:
 
 
 def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: int, world_size: int):
-    """(metadata, float32 [N, D] audio embeddings, int [N] audio types) in sample order."""
+    """(metadata, float32 [N, D] audio embeddings, int [N] audio types, [N] spoken language or None) in
+    sample order."""
     require_method(model, "encode_audio", bench.name)
     known = str(bench.options.get("audio_type", "known"))
     if known not in ("known", "unknown"):
@@ -55,7 +89,7 @@ def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
             f"benchmark {bench.name!r}: options.audio_type must be known or unknown, got {known!r}"
         )
 
-    def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int]]:
+    def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int, str | None]]:
         missing = [s.get("__key__") for s in samples if s.get("audio") is None]
         if missing:
             raise ValueError(f"benchmark {bench.name!r}: sample {missing[0]!r} has no audio")
@@ -66,11 +100,12 @@ def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
         def encode(chunk):
             return model.encode_audio([a for a, _ in chunk], audio_type=[t for _, t in chunk])
 
-        return list(zip(encode_in_batches(pairs, encode, batch_size), types))
+        spoken = [spoken_language_of(s) for s in samples]
+        return list(zip(encode_in_batches(pairs, encode, batch_size), types, spoken))
 
     meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
     gallery = np.stack([r[0] for r in rows]).astype(np.float32)
-    return meta, gallery, np.asarray([r[1] for r in rows])
+    return meta, gallery, np.asarray([r[1] for r in rows]), [r[2] for r in rows]
 
 
 def run_video_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
@@ -86,21 +121,16 @@ def run_video_retrieval(bench, model, batch_size: int, rank: int, world_size: in
 
 def run_audio_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
     """See the module docstring; returns ``(metrics, [])`` (no plots)."""
-    meta, gallery, types = encode_audio_gallery(bench, model, batch_size, rank, world_size)
+    meta, gallery, types, spoken = encode_audio_gallery(bench, model, batch_size, rank, world_size)
     per_lang: dict[str, dict[str, float]] = {}
     for lang in bench.languages:
         samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
-        found = renamed(retrieval_metrics(gallery[samples], text_emb, owner), "a")
-        sample_types = types[samples]
-        for name, code in AUDIO_TYPES.items():
-            keep = np.flatnonzero(sample_types == code)
-            if keep.size == 0:
-                continue
-            position = -np.ones(len(samples), dtype=np.int64)
-            position[keep] = np.arange(keep.size)
-            rows = np.flatnonzero(position[owner] >= 0)
-            sub = retrieval_metrics(gallery[np.asarray(samples)[keep]], text_emb[rows], position[owner[rows]])
-            found.update({f"{name}/{k}": v for k, v in renamed(sub, "a").items()})
-            found[f"{name}/gallery_size"] = float(keep.size)
+        sub_gallery = gallery[samples]
+        found = renamed(retrieval_metrics(sub_gallery, text_emb, owner), "a")
+        for name, mask in audio_groups(types[samples], [spoken[i] for i in samples], lang).items():
+            keep = np.flatnonzero(mask)
+            if keep.size:
+                sub = sub_gallery_metrics(sub_gallery, text_emb, owner, keep)
+                found.update({f"{name}/{k}": v for k, v in sub.items()})
         per_lang[lang] = found
     return retrieval_keys(f"retrieval/{bench.name}", per_lang), []

@@ -2,9 +2,11 @@
 and M-CLIP (reused) -> multilingual CLIP4VLA (``clip4vla_ml``: M-CLIP's student encodes the captions).
 
 ``metrics.json`` gains ``clip4vla/retrieval/synth_audio/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``/<type>/`` per audio
-type), the same with the type withheld under ``synth_audio_notype`` (the no-type-token ablation at inference),
+type, and ``/spoken/``: the verbal clips spoken in ``<lang>`` queried by their ``<lang>`` captions), the same
+with the type withheld under ``synth_audio_notype`` (the no-type-token ablation at inference),
 ``clip4vla_ml/retrieval/...`` likewise for each of the six languages,
-and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery; ``primary`` = mean t2a R@1. The table
+and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery (``chance/synth_audio/<lang>/spoken/...``
+per language: each language has its own spoken gallery); ``primary`` = mean t2a R@1. The table
 (``DIR/quickstart_clip4vla.md``) has one row per text tower, language and audio type.
 
 Video (``DIR/data_video``, :mod:`mlmm.quickstart.video_corpus`): ``clip4vla_video`` (temporal transformer) and
@@ -23,7 +25,7 @@ from mlmm.quickstart.stages import chain
 from mlmm.quickstart.tables import KS, chance_recall
 from mlmm.quickstart.video_corpus import VIDEO_BENCHMARK, video_corpus
 
-TYPES = ("all", "nonverbal", "verbal")
+TYPES = ("all", "nonverbal", "verbal", "spoken")  # spoken: verbal clips spoken in the query's language
 TEXT_TOWERS = {"clip4vla": "CLIP", "clip4vla_ml": "M-CLIP"}  # stage -> the text tower its captions go through
 VIDEO_STAGES = {"clip4vla_video": "temporal transformer", "clip4vla_video_mean": "mean pooling (ablation)"}
 
@@ -36,7 +38,16 @@ def _value(metrics: dict[str, Any], key: str, digits: int = 1) -> str:
 def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
     """Chance R@k of a random ranking over each gallery: the ``n_test`` test clips and each audio type's."""
     out = {}
-    for kind in TYPES:
+    for key, size in metrics.items():
+        parts = key.split("/")  # <stage>/retrieval/<bench>/<lang>/spoken/gallery_size
+        if parts[2:3] == [AUDIO_BENCHMARK] and parts[4:] == ["spoken", "gallery_size"] and parts[3] != "mean":
+            out.update(
+                {
+                    f"chance/{AUDIO_BENCHMARK}/{parts[3]}/spoken/t2a_r{k}": chance_recall(k, int(size))
+                    for k in KS
+                }
+            )
+    for kind in TYPES[:3]:
         sub = "" if kind == "all" else f"{kind}/"
         size = (
             n_test
@@ -64,7 +75,8 @@ def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
                 sub = "" if kind == "all" else f"{kind}/"
                 key = f"{prefix}{lang}/{sub}"
                 cells = [_value(metrics, f"{key}{d}_r{k}") for d in ("t2a", "a2t") for k in KS]
-                cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{sub}t2a_r1", 2))  # 0.25, not 0.2
+                chance = f"{lang}/{sub}" if kind == "spoken" else sub
+                cells.append(_value(metrics, f"chance/{AUDIO_BENCHMARK}/{chance}t2a_r1", 2))  # 0.25, not 0.2
                 cells.append(_value(metrics, f"{stage}/retrieval/{NO_TYPE_BENCHMARK}/{lang}/{sub}t2a_r1"))
                 rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n" + video_table(metrics)

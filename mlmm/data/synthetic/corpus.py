@@ -25,12 +25,14 @@ from mlmm.data.synthetic import audio as audio_lib
 from mlmm.data.synthetic import video as video_lib
 from mlmm.data.synthetic.dictionary import DICTIONARY_DIR, write_synthetic_dictionaries
 from mlmm.data.synthetic.grammars import GRAMMARS, get_grammar
-from mlmm.data.synthetic.sample import SynthOptions, build_parallel_sample, build_sample
+from mlmm.data.synthetic.sample import VERBAL_RATE, SynthOptions, build_parallel_sample, build_sample
 from mlmm.data.synthetic.scene import COLOURS, LABEL_NAMES, SHAPES, SIZES
 from mlmm.data.writer import ShardSink
 
 log = logging.getLogger(__name__)
 
+# the text the generator writes; audio-only changes are recorded as manifest options instead (speech_wpm,
+# verbal_rate), so the shipped tokenizer trained on generator_version 1 stays current (tests/test_text_shipped.py)
 GENERATOR_VERSION = "1"
 ALL_LANGUAGES = tuple(GRAMMARS)
 AUDIO_MODES = ("none", "nonverbal", "all")
@@ -106,6 +108,8 @@ def _manifest(opts: SynthOptions, splits: dict) -> dict:
         "audio": opts.audio,
         "audio_sample_rate": audio_lib.SAMPLE_RATE,
         "espeak": audio_lib.espeak_version() if opts.speech else None,
+        "speech_wpm": audio_lib.SPEECH_WPM if opts.speech else None,
+        "verbal_rate": opts.verbal_rate if opts.audio == "all" else None,
         "captions_per_language": opts.captions_per_language,
         "questions_per_sample": opts.questions_per_sample,
         "label_names": list(LABEL_NAMES),
@@ -129,13 +133,15 @@ def synthesize(
     captions_per_language: int = 3,
     questions_per_sample: int = 3,
     video_frames: int = 0,
+    verbal_rate: float = VERBAL_RATE,
 ) -> dict:
     """Write the corpus into ``out_dir`` and return the manifest (also written to ``out_dir/manifest.json``).
 
     ``samples`` is the total over train/val/test (divided by ``splits``); ``parallel_samples`` text-only
     samples go to ``parallel-*.tar`` (None: as many as ``samples``; 0: no parallel split). ``audio``:
-    "none" | "nonverbal" (every sample) | "all" (a third verbal via espeak-ng, deterministically per sample).
-    With English and another language, ``out_dir/dictionaries/en-T.txt`` (MUSE format, from the grammars:
+    "none" | "nonverbal" (every sample) | "all" (a share ``verbal_rate``, default a third, verbal via espeak-ng,
+    deterministically per sample; the rate moves only the threshold of a draw made anyway, so other draws do not
+    shift). With English and another language, ``out_dir/dictionaries/en-T.txt`` (MUSE format, from the grammars:
     ``mlmm.data.synthetic.dictionary``) are written too, for code-switching.
     ``video_frames`` > 0: every sample is also a clip of the scene sliding (``frame000.jpg`` ...; captions lead
     with the motion, motion hard negatives; :mod:`mlmm.data.synthetic.video`); 0 (default) leaves the corpus
@@ -151,11 +157,21 @@ def synthesize(
     ):
         if value < low:
             raise ValueError(f"{name} must be >= {low}, got {value}")
+    if not 0.0 <= verbal_rate <= 1.0:
+        raise ValueError(f"verbal_rate must be in [0, 1], got {verbal_rate}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     speech = _speech_available(audio)
     opts = SynthOptions(
-        languages, seed, image_size, audio, captions_per_language, questions_per_sample, speech, video_frames
+        languages,
+        seed,
+        image_size,
+        audio,
+        captions_per_language,
+        questions_per_sample,
+        speech,
+        video_frames,
+        verbal_rate,
     )
     grammars = [get_grammar(code) for code in languages]
     split_manifest = {}

@@ -25,9 +25,7 @@ from mlmm.data.synthetic.scene import Scene, hard_negative, sample_scene
 from mlmm.data.synthetic.vqa import qa_items
 
 HARD_NEGATIVE_RATE = 0.25  # of odd indices, i.e. ~12.5 % of samples
-VERBAL_RATE = (
-    1 / 3
-)  # share of samples with spoken captions under audio="all" (espeak-ng costs ~25 ms CPU each)
+VERBAL_RATE = 1 / 3  # default share of samples with spoken captions under audio="all" (~25 ms CPU each)
 
 
 @dataclass(frozen=True)
@@ -42,6 +40,7 @@ class SynthOptions:
     questions_per_sample: int
     speech: bool  # verbal audio possible (audio == "all" and espeak-ng found)
     video_frames: int = 0  # > 0: the scene slides over this many frames (mlmm.data.synthetic.video)
+    verbal_rate: float = VERBAL_RATE  # P(verbal) per sample under audio="all"
 
 
 def sample_rng(seed: int, split: str, index: int) -> random.Random:
@@ -73,7 +72,7 @@ def parallel_captions(
 
 
 def _audio_member(scene: Scene, captions: dict, rng: random.Random, opts: SynthOptions) -> tuple[bytes, dict]:
-    verbal = rng.random() < VERBAL_RATE  # drawn even without espeak so other draws do not shift
+    verbal = rng.random() < opts.verbal_rate  # drawn even without espeak so other draws do not shift
     lang = rng.choice(opts.languages)
     if opts.audio == "all" and verbal and opts.speech:
         text = captions[lang][0]

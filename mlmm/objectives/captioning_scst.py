@@ -24,9 +24,9 @@ from mlmm.config import RunConfig
 from mlmm.data.keys import IMAGE, LANG, REFERENCES
 from mlmm.losses.scst import scst_loss
 from mlmm.models.build import build_transforms
-from mlmm.models.generation import Generation, caption_prefix, greedy, sample
+from mlmm.models.generation import caption_prefix, greedy, sample
 from mlmm.models.heads.base import HeadModel
-from mlmm.models.heads.captioning import CachedStepper, CaptioningHead
+from mlmm.models.heads.captioning import CachedStepper, CaptioningHead, head_generation
 from mlmm.objectives.base import Objective, StepOutput, require
 
 
@@ -72,10 +72,7 @@ class CaptioningSCSTObjective(Objective):
         if self.samples < 1:
             raise ValueError(f"train.loss.samples must be >= 1, got {self.samples}")
         self.tokenizer = build_transforms(cfg).tokenizer
-        s = model.head.settings
-        tok = self.tokenizer
-        self.generation = Generation(int(tok.eos_id), int(tok.pad_id), min(s.max_length, tok.context_length),
-                                     1, 0.0, s.no_repeat_ngram)  # fmt: skip
+        self.generation = head_generation(model.head.settings, self.tokenizer, beams=1)  # greedy / sampling
 
     def forward(self, batch: dict) -> StepOutput:
         require(batch, (IMAGE, LANG, REFERENCES), self.name)

@@ -42,9 +42,10 @@ def code_switch(
     if not 0.0 <= ratio <= 1.0:
         raise ValueError(f"code-switch ratio must be in [0, 1], got {ratio}")
     out, switched, candidates = [], 0, 0
+    languages = sorted(dictionaries)
     for word in text.split():
         before, core, after = _split_punctuation(word)
-        targets = [lang for lang in sorted(dictionaries) if dictionaries[lang].translations(core)]
+        targets = [lang for lang in languages if dictionaries[lang].translations(core)]
         if targets:
             candidates += 1
             if rng.random() < ratio:

@@ -69,6 +69,14 @@ class CachedStepper:
         self.cache.reorder(index)
 
 
+def head_generation(settings: Any, tokenizer: Any, beams: int | None = None) -> Generation:
+    """The head's decoding knobs (``settings``: max_length capped at the tokenizer's context, beams, length
+    penalty, no-repeat n-gram) with the tokenizer's EOS / pad; ``beams`` overrides the settings' (SCST: 1)."""
+    s = settings
+    return Generation(int(tokenizer.eos_id), int(tokenizer.pad_id), min(s.max_length, tokenizer.context_length),
+                      s.beams if beams is None else beams, s.length_penalty, s.no_repeat_ngram)  # fmt: skip
+
+
 class CaptionHeadPredictor(InferenceModel):
     """A captioning export behind the evaluator's ``Captioner``: ``caption(images, lang) -> list[str]``, in
     chunks of ``batch_size`` (eval mode, no gradients, frozen). ``generation`` overrides the settings' knobs."""
@@ -77,10 +85,7 @@ class CaptionHeadPredictor(InferenceModel):
         self, model: HeadModel, transforms: Any, device: str | torch.device = "cpu", batch_size: int = 64
     ):
         super().__init__(model, transforms, device=device, batch_size=batch_size)
-        s = model.head.settings
-        tok = self.tokenizer
-        self.generation = Generation(int(tok.eos_id), int(tok.pad_id), min(s.max_length, tok.context_length),
-                                     s.beams, s.length_penalty, s.no_repeat_ngram)  # fmt: skip
+        self.generation = head_generation(model.head.settings, self.tokenizer)
 
     @torch.no_grad()
     def caption_ids(self, images: list[Any], lang: str, generation: Generation | None = None) -> torch.Tensor:

@@ -286,12 +286,13 @@ def test_video_recipes_validate_and_build(tmp_path, recipe, low, high, languages
 
     (tmp_path / "x-000000.tar").write_bytes(b"")
     shard = tmp_path / "x-000000.tar"
-    (bench,) = yaml.safe_load((PROJECT_ROOT / "recipes" / recipe).read_text())["eval"]["benchmarks"]
-    bench["shards"] = [str(shard)]  # the real test shards are not here
+    benches = yaml.safe_load((PROJECT_ROOT / "recipes" / recipe).read_text())["eval"]["benchmarks"]
+    for bench in benches:
+        bench["shards"] = [str(shard)]  # the real test shards are not here
     overrides = [
         f"data.train.shards=[{shard}]",
         "model.init_from=null",
-        f"eval.benchmarks={json.dumps([bench])}",
+        f"eval.benchmarks={json.dumps(benches)}",
     ]
     cfg = load_config(PROJECT_ROOT / "recipes" / recipe, overrides)
     assert cfg.train.objective == "clip4vla" and cfg.train.loss.text_video_weight > 0
@@ -299,8 +300,12 @@ def test_video_recipes_validate_and_build(tmp_path, recipe, low, high, languages
         "video" in cfg.data.train.modalities
         and cfg.data.train.num_frames == cfg.model.settings.video.num_frames
     )
-    (bench,) = cfg.eval.benchmarks
+    bench, *fused = cfg.eval.benchmarks
     assert bench.options["modality"] == "video" and bench.languages == languages
+    for other in fused:  # frames and audio track together: only where the recipe trains the audio tower
+        assert other.options["modality"] == "fused" and other.options["vision"] == "video"
+        assert "audio" in cfg.data.train.modalities and cfg.train.loss.text_audio_weight > 0
+        assert other.languages == languages and other.shards == bench.shards
     with torch.device("meta"):
         model = build_model(cfg.model)
     assert low < sum(p.numel() for p in model.parameters()) < high

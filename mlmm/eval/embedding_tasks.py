@@ -6,7 +6,7 @@ Each runner returns ``(metrics, plots)``: a flat dict namespaced ``<task>/<bench
 Benchmark ``options`` understood here:
 
 * ``modality``: ``image`` (default) | ``audio`` | ``video``: the gallery (``encode_image`` /
-  ``encode_audio`` / ``encode_video``).
+  ``encode_audio`` / ``encode_video``); ``fused``: vision and audio together (``mlmm.eval.fused_retrieval``).
 * ``max_samples``: evaluate the first N samples only. ``txt_language``: language of ``txt`` members.
 * hashing: ``num_queries`` (default: a fifth of the samples, at least 1) – the first samples form the
   query set, the rest the database; ``k`` (default 1000) for ``map_at_k`` / ``map_first_k_relevant``.

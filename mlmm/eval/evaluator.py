@@ -21,6 +21,7 @@ from typing import Any
 
 from mlmm.config import BenchmarkConfig, EvalConfig
 from mlmm.eval.embedding_tasks import run_hashing, run_retrieval
+from mlmm.eval.fused_retrieval import run_fused_retrieval
 from mlmm.eval.generation_tasks import run_captioning, run_vqa
 from mlmm.eval.media_retrieval import run_audio_retrieval, run_video_retrieval
 from mlmm.eval.pretraining import run_pretraining
@@ -46,6 +47,8 @@ def runner(bench: BenchmarkConfig):
         return run_audio_retrieval  # t2a / a2t per language and audio type
     if bench.task == "retrieval" and bench.options.get("modality") == "video":
         return run_video_retrieval  # t2v / v2t per language
+    if bench.task == "retrieval" and bench.options.get("modality") == "fused":
+        return run_fused_retrieval  # t2av / av2t: text against vision and audio together
     return RUNNERS[bench.task]
 
 

@@ -39,14 +39,21 @@ def spoken_language_of(sample: dict) -> str | None:
 
 
 def sub_gallery_metrics(
-    gallery: np.ndarray, text_emb: np.ndarray, owner: np.ndarray, keep: np.ndarray
+    gallery: np.ndarray,
+    text_emb: np.ndarray,
+    owner: np.ndarray,
+    keep: np.ndarray,
+    letter: str = "a",
+    normalize: bool = True,
 ) -> dict[str, float]:
     """Retrieval over the gallery rows ``keep`` (sorted positions into ``gallery``) with only the queries
-    whose ``owner`` (caption -> gallery row) is kept; keys ``t2a_*`` / ``a2t_*`` + ``gallery_size``."""
+    whose ``owner`` (caption -> gallery row) is kept; keys ``t2{letter}_*`` / ``{letter}2t_*`` +
+    ``gallery_size``. ``normalize``: cosine scores (False: the rows' dot products as given)."""
     position = -np.ones(len(gallery), dtype=np.int64)
     position[keep] = np.arange(keep.size)
     rows = np.flatnonzero(position[owner] >= 0)
-    found = renamed(retrieval_metrics(gallery[keep], text_emb[rows], position[owner[rows]]), "a")
+    found = retrieval_metrics(gallery[keep], text_emb[rows], position[owner[rows]], normalize=normalize)
+    found = renamed(found, letter)
     found["gallery_size"] = float(keep.size)
     return found
 
@@ -83,29 +90,42 @@ def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
     """(metadata, float32 [N, D] audio embeddings, int [N] audio types, [N] spoken language or None) in
     sample order."""
     require_method(model, "encode_audio", bench.name)
+    audio_type_option(bench)  # a bad option fails before the shards are read
+
+    def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int, str | None]]:
+        return audio_rows(bench, model, samples, batch_size)
+
+    meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
+    gallery = np.stack([r[0] for r in rows]).astype(np.float32)
+    return meta, gallery, np.asarray([r[1] for r in rows]), [r[2] for r in rows]
+
+
+def audio_type_option(bench: BenchmarkConfig) -> str:
+    """``options.audio_type``: ``known`` (default) or ``unknown``; anything else is an error naming the benchmark."""
     known = str(bench.options.get("audio_type", "known"))
     if known not in ("known", "unknown"):
         raise ValueError(
             f"benchmark {bench.name!r}: options.audio_type must be known or unknown, got {known!r}"
         )
+    return known
 
-    def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int, str | None]]:
-        missing = [s.get("__key__") for s in samples if s.get("audio") is None]
-        if missing:
-            raise ValueError(f"benchmark {bench.name!r}: sample {missing[0]!r} has no audio")
-        types = [audio_type_of(s) for s in samples]
-        given = types if known == "known" else [UNKNOWN_TYPE] * len(types)
-        pairs = list(zip([s["audio"] for s in samples], given))
 
-        def encode(chunk):
-            return model.encode_audio([a for a, _ in chunk], audio_type=[t for _, t in chunk])
+def audio_rows(bench: BenchmarkConfig, model, samples: list[dict], batch_size: int):
+    """One ``(audio embedding, audio type, spoken language or None)`` per sample: ``encode_audio`` with the
+    clip's type (``options.audio_type: known``) or -1 for every clip (``unknown``)."""
+    known = audio_type_option(bench)
+    missing = [s.get("__key__") for s in samples if s.get("audio") is None]
+    if missing:
+        raise ValueError(f"benchmark {bench.name!r}: sample {missing[0]!r} has no audio")
+    types = [audio_type_of(s) for s in samples]
+    given = types if known == "known" else [UNKNOWN_TYPE] * len(types)
+    pairs = list(zip([s["audio"] for s in samples], given))
 
-        spoken = [spoken_language_of(s) for s in samples]
-        return list(zip(encode_in_batches(pairs, encode, batch_size), types, spoken))
+    def encode(chunk):
+        return model.encode_audio([a for a, _ in chunk], audio_type=[t for _, t in chunk])
 
-    meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
-    gallery = np.stack([r[0] for r in rows]).astype(np.float32)
-    return meta, gallery, np.asarray([r[1] for r in rows]), [r[2] for r in rows]
+    spoken = [spoken_language_of(s) for s in samples]
+    return list(zip(encode_in_batches(pairs, encode, batch_size), types, spoken))
 
 
 def run_video_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
@@ -122,15 +142,33 @@ def run_video_retrieval(bench, model, batch_size: int, rank: int, world_size: in
 def run_audio_retrieval(bench, model, batch_size: int, rank: int, world_size: int):
     """See the module docstring; returns ``(metrics, [])`` (no plots)."""
     meta, gallery, types, spoken = encode_audio_gallery(bench, model, batch_size, rank, world_size)
+    queries = {
+        lang: caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
+        for lang in bench.languages
+    }
+    return retrieval_keys(
+        f"retrieval/{bench.name}", typed_gallery_metrics(gallery, types, spoken, queries)
+    ), []
+
+
+def typed_gallery_metrics(
+    gallery: np.ndarray,
+    types: np.ndarray,
+    spoken: list[str | None],
+    queries: dict[str, tuple[list[int], np.ndarray, np.ndarray]],
+    letter: str = "a",
+    normalize: bool = True,
+) -> dict[str, dict[str, float]]:
+    """Per language (``queries[lang]`` = :func:`caption_queries`' (gallery rows, owner, text embeddings)):
+    the metrics over the whole gallery and over each :func:`audio_groups` sub-gallery (``<group>/...``)."""
     per_lang: dict[str, dict[str, float]] = {}
-    for lang in bench.languages:
-        samples, owner, text_emb = caption_queries(bench, meta, model, lang, batch_size, rank, world_size)
+    for lang, (samples, owner, text_emb) in queries.items():
         sub_gallery = gallery[samples]
-        found = renamed(retrieval_metrics(sub_gallery, text_emb, owner), "a")
+        found = renamed(retrieval_metrics(sub_gallery, text_emb, owner, normalize=normalize), letter)
         for name, mask in audio_groups(types[samples], [spoken[i] for i in samples], lang).items():
             keep = np.flatnonzero(mask)
             if keep.size:
-                sub = sub_gallery_metrics(sub_gallery, text_emb, owner, keep)
+                sub = sub_gallery_metrics(sub_gallery, text_emb, owner, keep, letter, normalize)
                 found.update({f"{name}/{k}": v for k, v in sub.items()})
         per_lang[lang] = found
-    return retrieval_keys(f"retrieval/{bench.name}", per_lang), []
+    return per_lang

@@ -6,6 +6,8 @@ import hashlib
 import io
 import json
 import subprocess
+import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -221,3 +223,19 @@ def test_shard_cli_reports_bad_input(tmp_path, capsys):
         == 2
     )
     assert "manifest not found" in capsys.readouterr().err
+
+
+def test_written_members_carry_no_pax_header_and_take_header_plus_padded_data(tmp_path):
+    from mlmm.data.writer import ShardSink
+
+    with ShardSink(tmp_path, "w", max_count=10) as sink:
+        for i in range(3):
+            sink.write({"__key__": f"s{i:05d}", "png": image_bytes(i), "json": _canon_json(_meta(i))})
+    path = sink.shards[0].path
+    with tarfile.open(path) as tar:
+        members = tar.getmembers()
+    assert [m.name for m in members][:2] == ["s00000.json", "s00000.png"] and len(members) == 6
+    assert all(m.pax_headers == {} and m.mtime == 0 and m.uname == "mlmm" for m in members)
+    # one 512-byte header per member (a float mtime added a pax header + record: 1 KiB more per member)
+    body = sum(512 + -(-m.size // 512) * 512 for m in members)
+    assert body + 1024 <= Path(path).stat().st_size <= body + 10240  # + end blocks, record padding

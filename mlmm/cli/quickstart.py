@@ -23,9 +23,12 @@ frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<
 the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
 i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
 
-``--model clip4vla`` synthesises an audio corpus in ``DIR/data_audio`` and adds ``clip4vla.yaml`` ->
-``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``): t2a / a2t per audio type,
-with the type withheld beside it, in ``DIR/quickstart_clip4vla.md``.
+``--model clip4vla`` synthesises audio and video corpora in ``DIR/data_audio`` / ``DIR/data_video`` and adds
+``clip4vla.yaml`` -> ``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``),
+``clip4vla_ml.yaml`` (M-CLIP's student, the audio tower from ``clip4vla``) and ``clip4vla_video_ml.yaml``
+(video in six languages): t2a / a2t per language and audio type, with the type withheld beside it, and t2v / v2t
+per language in ``DIR/quickstart_clip4vla.md``. ``--ablations`` also trains ``clip4vla_notype.yaml`` (no
+audio-type token; its t2a R@1 in its own column) and the English video stages ``clip4vla_video[_mean].yaml``.
 ``--model vqa`` adds ``vqa.yaml`` -> ``DIR/vqa`` (a VQA head on the frozen M-CLIP): ``vqa/synth/<lang>/accuracy``
 beside the answer prior ``prior/vqa/synth/<lang>/accuracy`` (``DIR/quickstart_vqa.md``). ``--model caption``
 adds ``caption.yaml`` -> ``DIR/caption`` (a captioning head, greedy): ``caption/synth/<lang>/{bleu_4,cider}``

@@ -125,6 +125,23 @@ class DatasetConfig:
     # speech is paired with its transcript: a verbal clip whose json audio.lang has a positive weight in
     # ``languages`` takes the caption it speaks (audio.caption_index) instead of a drawn one
     spoken_caption: bool = False
+    # audio type (nonverbal | verbal) -> fraction of its clips kept each epoch (types not named: all); a seeded
+    # draw per (seed, epoch, sample key), so resume stays exact; dropped clips count as ``audio_type_rate``
+    # (e.g. {nonverbal: 0.25}: a speech-weighted batch)
+    audio_type_rates: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from mlmm.data.keys import AUDIO_TYPES  # a leaf module of names, no imports
+
+        for kind, rate in self.audio_type_rates.items():
+            if kind not in AUDIO_TYPES:
+                raise ConfigError(
+                    f"audio_type_rates: {kind!r} is not an audio type ({', '.join(AUDIO_TYPES)})"
+                )
+            if not 0.0 < rate <= 1.0:
+                raise ConfigError(f"audio_type_rates.{kind} must be in (0, 1], got {rate}")
+        if self.audio_type_rates and "audio" not in self.modalities:
+            raise ConfigError("audio_type_rates needs 'audio' in modalities")
 
 
 @dataclass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import math
 from pathlib import Path
 
@@ -256,7 +257,7 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     from test_quickstart_stages import _counter, _leave_stage
 
     from mlmm.quickstart.clip4vla import CLIP4VLA, chance_keys, clip4vla_table
-    from mlmm.quickstart.corpus import Corpus
+    from mlmm.quickstart.corpus import LANGUAGES, Corpus
     from mlmm.quickstart.entry import Settings, run_family
 
     shards = {}
@@ -274,11 +275,11 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
 
     def runner(cfg):
         configs.append(cfg)
-        lang = "de" if cfg.model.text is not None else "en"  # the multilingual stage reports German too
+        lang = "de" if cfg.model.text is not None else "en"  # the multilingual stages report German too
         if (
             cfg.data.train.shards == shards["video_train"]
         ):  # the video stages (test_clip4vla_video checks them)
-            video = {"retrieval/synth_video/en/t2v_r1": 60.0, "primary": 60.0}
+            video = {f"retrieval/synth_video/{lang}/t2v_r1": 60.0, "primary": 60.0}
             _leave_stage(Path(cfg.output_dir), video)
             return video
         bench = f"retrieval/synth_audio/{lang}"
@@ -289,51 +290,88 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
             f"{bench}/spoken/t2a_r1": 20.0,
             f"{bench}/spoken/gallery_size": 4.0 if lang == "en" else 2.0,
         }
+        if not getattr(cfg.model.settings, "audio_type_token", True):  # the trained ablation
+            metrics = {k: v / 2 for k, v in metrics.items() if not k.endswith("gallery_size")}
         metrics.update({"primary": 40.0, f"retrieval/synth_audio_notype/{lang}/t2a_r1": 30.0})
         _leave_stage(Path(cfg.output_dir), metrics if cfg.model.family == "clip4vla" else {"x": 1.0})
         return metrics if cfg.model.family == "clip4vla" else {"x": 1.0}
 
-    result = run_family(family, Settings(tmp_path / "run"), runner, _counter)
-    clip, c4, mclip, c4ml, video, video_mean = configs
-    assert [video.model.settings.video.pooling, video_mean.model.settings.video.pooling] == [
-        "transformer",
-        "mean",
-    ]
-    assert video.model.init_from == str((tmp_path / "run" / "clip" / "model").resolve())
-    assert [(b.name, b.shards, b.options) for b in video.eval.benchmarks] == [
-        ("synth_video", shards["video_test"], {"modality": "video"})
+    run = tmp_path / "run"
+    result = run_family(family, Settings(run), runner, _counter)
+    clip, c4, mclip, c4ml, video_ml = configs  # no ablation stage without --ablations
+    assert video_ml.model.settings.video.pooling == "transformer" and video_ml.model.text.name == "tiny-xlmr"
+    assert not video_ml.model.text.frozen and video_ml.data.train.languages == dict.fromkeys(LANGUAGES, 1.0)
+    assert video_ml.model.init_from == str((run / "mclip" / "model").resolve())
+    assert [(b.name, b.shards, b.options, b.languages) for b in video_ml.eval.benchmarks] == [
+        ("synth_video", shards["video_test"], {"modality": "video"}, list(LANGUAGES))
     ]
     assert clip.model.family == "clip" and c4.data.train.shards == shards["audio_train"]
-    assert c4.model.init_from == str((tmp_path / "run" / "clip" / "model").resolve())
+    assert c4.model.init_from == str((run / "clip" / "model").resolve())
     assert [(b.name, b.shards, b.options.get("audio_type")) for b in c4.eval.benchmarks] == [
         ("synth_audio", shards["audio_test"], None),
         ("synth_audio_notype", shards["audio_test"], "unknown"),
     ]
     assert mclip.model.family == "mclip" and c4ml.model.text.name == "tiny-xlmr"
-    assert c4ml.model.init_from == str((tmp_path / "run" / "mclip" / "model").resolve())
+    assert c4ml.model.init_from == str((run / "mclip" / "model").resolve())
+    assert c4ml.model.towers["audio"].pretrained == str(run / "clip4vla" / "model")  # the English audio tower
     assert c4ml.data.train.shards == shards["audio_train"]
-    assert [b.languages for b in c4ml.eval.benchmarks] == [["en", "de", "fr", "es", "zh", "ja"]] * 2
+    assert [b.languages for b in c4ml.eval.benchmarks] == [list(LANGUAGES)] * 2
     m = result.metrics
     assert m["primary"] == 40.0 and m["clip4vla/retrieval/synth_audio/en/t2a_r1"] == 40.0
     assert m["clip4vla_ml/retrieval/synth_audio/de/t2a_r1"] == 40.0
     assert m["chance/synth_audio/t2a_r1"] == 5.0 and m["chance/synth_audio/verbal/t2a_r1"] == 12.5
-    assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
-    assert "| CLIP | en | verbal | 5.0 | - | - | - | - | - | 12.50 | - |" in result.table
+    assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | - |" in result.table
+    assert "| CLIP | en | verbal | 5.0 | - | - | - | - | - | 12.50 | - | - |" in result.table
     # each language's own spoken gallery: 4 English clips, 2 German ones
     assert (
         m["chance/synth_audio/en/spoken/t2a_r1"] == 25.0 and m["chance/synth_audio/de/spoken/t2a_r1"] == 50.0
     )
-    assert "| CLIP | en | spoken | 20.0 | - | - | - | - | - | 25.00 | - |" in result.table
-    assert "| M-CLIP | de | spoken | 20.0 | - | - | - | - | - | 50.00 | - |" in result.table
-    assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 |" in result.table
+    assert "| CLIP | en | spoken | 20.0 | - | - | - | - | - | 25.00 | - | - |" in result.table
+    assert "| M-CLIP | de | spoken | 20.0 | - | - | - | - | - | 50.00 | - | - |" in result.table
+    assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | - |" in result.table
     assert (
-        m["clip4vla_video/retrieval/synth_video/en/t2v_r1"] == 60.0 and m["chance/synth_video/t2v_r1"] == 5.0
+        m["clip4vla_video_ml/retrieval/synth_video/de/t2v_r1"] == 60.0
+        and m["chance/synth_video/t2v_r1"] == 5.0
     )
-    assert "| temporal transformer | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
-    assert "| mean pooling (ablation) | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
+    assert "| M-CLIP, temporal transformer | de | 60.0 | - | - | - | - | - | 5.00 |" in result.table
+    assert "clip4vla_video/" not in json.dumps(m)
+
+    configs.clear()  # --ablations (with --reuse): only the ablation stages train
+    result = run_family(family, Settings(run, reuse=True, ablations=True), runner, _counter)
+    notype, video, video_mean = configs
+    assert not notype.model.settings.audio_type_token and notype.train.max_steps == c4.train.max_steps
+    assert notype.model.init_from == c4.model.init_from and notype.data.train == c4.data.train
+    assert [video.model.settings.video.pooling, video_mean.model.settings.video.pooling] == [
+        "transformer",
+        "mean",
+    ]
+    assert video.model.init_from == str((run / "clip" / "model").resolve())
+    assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | 20.0 |" in result.table
+    assert "| CLIP | en | spoken | 20.0 | - | - | - | - | - | 25.00 | - | 10.0 |" in result.table
+    assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | - |" in result.table
+    assert (
+        "| CLIP, temporal transformer (--ablations) | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
+    )
+    assert "| CLIP, mean pooling (--ablations) | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
     # the quickstart's 400 test clips: chance R@1 0.25 (the measured table printed it as 0.2)
     gallery = clip4vla_table({"clip4vla/retrieval/synth_audio/en/t2a_r1": 1.0, **chance_keys({}, 400)}, 400)
-    assert "| CLIP | en | all | 1.0 | - | - | - | - | - | 0.25 | - |" in gallery
+    assert "| CLIP | en | all | 1.0 | - | - | - | - | - | 0.25 | - | - |" in gallery
+
+
+def test_ablations_flag_fails_before_any_work_for_a_model_without_ablations(tmp_path):
+    import argparse
+
+    from mlmm.cli.quickstart import add_arguments, check_args, settings
+
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["--out", str(tmp_path), "--model", "mclip", "--ablations"])
+    with pytest.raises(SystemExit, match="--model mclip has no ablation stages"):
+        check_args(args)
+    assert not any(tmp_path.iterdir())
+    args = parser.parse_args(["--out", str(tmp_path), "--model", "clip4vla", "--ablations"])
+    check_args(args)
+    assert settings(args).ablations and not settings(parser.parse_args(["--out", str(tmp_path)])).ablations
 
 
 @pytest.mark.parametrize(
@@ -342,6 +380,7 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
         ("pretrain/clip4vla_vitb32_audioset.yaml", 230e6, 245e6),
         ("quickstart/clip4vla.yaml", 2e6, 12e6),
         ("quickstart/clip4vla_ml.yaml", 2e6, 30e6),  # + the tiny-xlmr student
+        ("quickstart/clip4vla_notype.yaml", 2e6, 12e6),  # the ablation: no type table
     ],
 )
 def test_recipes_validate_and_build(tmp_path, recipe, low, high):
@@ -354,7 +393,10 @@ def test_recipes_validate_and_build(tmp_path, recipe, low, high):
         "eval.benchmarks=[]",
         "eval.primary=null",
     ]
-    cfg = load_config(PROJECT_ROOT / "recipes" / recipe, [*overrides, "model.init_from=null"])
+    cfg = load_config(
+        PROJECT_ROOT / "recipes" / recipe,
+        [*overrides, "model.init_from=null", "model.towers.audio.pretrained=null"],  # exports not here
+    )
     assert cfg.model.family == "clip4vla" and cfg.train.objective == "clip4vla"
     with torch.device("meta"):
         model = build_model(cfg.model)

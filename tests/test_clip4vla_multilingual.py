@@ -74,3 +74,32 @@ def test_a_recipe_without_a_text_tower_takes_the_exports_student(mclip_export):
     model = build_model(dataclasses.replace(_ml_config(mclip_export[0]), towers={}))
     assert model.student is not None and all(p.requires_grad for p in model.student.parameters())
     assert torch.equal(model.student.proj.weight, mclip_export[1].student.proj.weight)
+
+
+def test_audio_tower_starts_from_another_clip4vla_export(mclip_export, tmp_path):
+    """model.towers.audio.pretrained: the multilingual stage's audio tower is the English stage's (strictly),
+    after init_from filled clip.* / student.*; feature settings must match; the export drops the path."""
+    from mlmm.models.weights import read_model_config
+
+    path, mclip = mclip_export
+    source_cfg = _ml_config(path)
+    source = build_model(source_cfg)
+    with torch.no_grad():
+        for p in source.audio.parameters():
+            p.add_(torch.randn_like(p))  # unlike the copy from vision
+    source_dir = export_model(source, RunConfig(model=source_cfg), tmp_path / "english")
+    audio_tower = TowerConfig(pretrained=str(source_dir))
+    cfg = _ml_config(path).with_tower("audio", audio_tower)
+    model = build_model(cfg)
+    want = source.audio.state_dict()
+    assert all(torch.equal(v, want[k]) for k, v in model.audio.state_dict().items())
+    assert not torch.equal(model.audio.vit.proj, mclip.teacher.clip.visual.proj)
+    assert torch.equal(model.student.proj.weight, mclip.student.proj.weight)  # init_from still fills the rest
+    export = export_model(model, RunConfig(model=cfg), tmp_path / "ml")
+    assert read_model_config(export).towers["audio"].pretrained is None
+
+    other = Clip4VLASettings(audio=dataclasses.replace(TINY_AUDIO, mean=-30.0))
+    with pytest.raises(ValueError, match=r"model\.settings\.audio .* differs from the recipe's"):
+        build_model(dataclasses.replace(cfg, settings=other))
+    with pytest.raises(ValueError, match="is a 'mclip' export, not clip4vla"):
+        build_model(_ml_config(path).with_tower("audio", TowerConfig(pretrained=str(path))))

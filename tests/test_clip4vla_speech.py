@@ -4,6 +4,7 @@ option, the faster espeak-ng rate and the quickstart's chunk budget."""
 from __future__ import annotations
 
 import json
+import random
 
 import numpy as np
 import pytest
@@ -202,3 +203,57 @@ def test_quickstart_audio_corpus_is_remade_when_its_speech_options_change(tmp_pa
         (tmp_path / "manifest.json").write_text(json.dumps({**manifest, key: stale}), encoding="utf-8")
         qa.audio_corpus(tmp_path, 10, 0)
         assert len(calls) == 2 + (key == "verbal_rate"), key
+
+
+def _typed_shard(tmp_path, n: int = 40) -> str:
+    """n clips, the odd ones verbal (English speech), the even ones non-verbal."""
+    with ShardSink(tmp_path / "typed", "t", max_count=100) as sink:
+        for i in range(n):
+            meta = caption_meta(i, ("en",))
+            meta["audio"] = {"type": "verbal", "lang": "en"} if i % 2 else {"type": "nonverbal"}
+            sink.write({"__key__": f"s{i:05d}", "png": image_bytes(i), "json": meta, "wav": wav_bytes()})
+    return sink.shards[0].path
+
+
+def _kept(shard, rates, seed=0):
+    cfg = DatasetConfig(
+        shards=[shard], languages={"en": 1.0}, modalities=["audio", "text"], shuffle_buffer=0,
+        audio_type_rates=rates,
+    )  # fmt: skip
+    tf = make_transforms(audio=Clip4VLAAudioConfig(max_frames=64, chunk_frames=32), languages=("en",))
+    loader = build_loader(cfg, tf, batch_size=1, seed=seed, rank=0, world_size=1, loop=False, shuffle=False)
+    return [k for batch in loader for k in batch["sample_key"]], loader.stats()
+
+
+def test_audio_type_rates_keep_a_seeded_fraction_of_one_type(tmp_path):
+    """{nonverbal: 0.25}: every verbal clip, the non-verbal ones whose own draw (seed, epoch 0, key) < 0.25."""
+    from mlmm.data.rawstream import derive_seed
+
+    shard = _typed_shard(tmp_path)
+    keys, stats = _kept(shard, {"nonverbal": 0.25})
+    want = [
+        f"s{i:05d}"
+        for i in range(40)
+        if i % 2 or random.Random(derive_seed(0, 0, f"s{i:05d}", "audio_type_rate")).random() < 0.25
+    ]
+    assert keys == want and 20 < len(keys) < 40  # all 20 verbal, a few (not none, not all) non-verbal
+    assert stats["skipped"] == {"audio_type_rate": 40 - len(keys)}
+    assert (
+        _kept(shard, {"nonverbal": 0.25})[0] == keys and _kept(shard, {"nonverbal": 0.25}, seed=1)[0] != keys
+    )
+    assert _kept(shard, {})[0] == [f"s{i:05d}" for i in range(40)]  # off: everything
+
+
+@pytest.mark.parametrize(
+    ("rates", "modalities", "message"),
+    [
+        ({"speech": 0.5}, ["audio", "text"], "'speech' is not an audio type"),
+        ({"nonverbal": 0.0}, ["audio", "text"], r"audio_type_rates.nonverbal must be in \(0, 1\]"),
+        ({"verbal": 0.5}, ["image", "text"], "audio_type_rates needs 'audio' in modalities"),
+    ],
+)
+def test_audio_type_rates_are_checked_when_the_recipe_is_read(rates, modalities, message):
+    from mlmm.config import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        DatasetConfig(modalities=modalities, audio_type_rates=rates)

@@ -277,6 +277,7 @@ def test_export_round_trips_through_mlmm_load_with_encode_video(tmp_path):
         # + the XLM-R student (278 M); the (unused) audio tower is built too
         ("finetune/clip4vla_msrvtt_multilingual.yaml", 515e6, 540e6, ["en", "de", "fr", "cs", "es", "zh"]),
         ("quickstart/clip4vla_video.yaml", 2e6, 12e6, ["en"]),
+        ("quickstart/clip4vla_video_ml.yaml", 2e6, 30e6, ["en", "de", "fr", "es", "zh", "ja"]),  # + student
     ],
 )
 def test_video_recipes_validate_and_build(tmp_path, recipe, low, high, languages):

@@ -104,6 +104,8 @@ def test_without_costs_no_records_and_without_reuse_every_stage_trains(tmp_path,
 def test_a_chain_lists_each_parent_before_its_child():
     with pytest.raises(ValueError, match="mla_le needs mla_nlt"):
         chain("clip", "mla_le")
+    with pytest.raises(ValueError, match="clip4vla_ml needs clip4vla"):  # its audio parent
+        chain("clip", "mclip", "clip4vla_ml")
 
 
 def test_chance_by_hand():

@@ -23,9 +23,12 @@ frozen M-CLIP, label-supervised; ``metrics.json`` gains ``hashing/<bits>/synth/<
 the random-code baseline ``chance/hashing/<bits>/synth/<lang>/{i2t,t2i}_map_all``; ``primary`` = the 64-bit
 i2t map_all (English); the table is ``DIR/quickstart_hashing.md``.
 
-``--model clip4vla`` synthesises an audio corpus in ``DIR/data_audio`` and adds ``clip4vla.yaml`` ->
-``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``): t2a / a2t per audio type,
-with the type withheld beside it, in ``DIR/quickstart_clip4vla.md``.
+``--model clip4vla`` synthesises audio and video corpora in ``DIR/data_audio`` / ``DIR/data_video`` and adds
+``clip4vla.yaml`` -> ``DIR/clip4vla`` (an audio tower on the English CLIP; ``mlmm.quickstart.clip4vla``),
+``clip4vla_ml.yaml`` (M-CLIP's student, the audio tower from ``clip4vla``) and ``clip4vla_video_ml.yaml``
+(video in six languages): t2a / a2t per language and audio type, with the type withheld beside it, and t2v / v2t
+per language in ``DIR/quickstart_clip4vla.md``. ``--ablations`` also trains ``clip4vla_notype.yaml`` (no
+audio-type token; its t2a R@1 in its own column) and the English video stages ``clip4vla_video[_mean].yaml``.
 ``--model vqa`` adds ``vqa.yaml`` -> ``DIR/vqa`` (a VQA head on the frozen M-CLIP): ``vqa/synth/<lang>/accuracy``
 beside the answer prior ``prior/vqa/synth/<lang>/accuracy`` (``DIR/quickstart_vqa.md``). ``--model caption``
 adds ``caption.yaml`` -> ``DIR/caption`` (a captioning head, greedy): ``caption/synth/<lang>/{bleu_4,cider}``
@@ -37,7 +40,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mlmm.quickstart.clip4vla import run_clip4vla
+from mlmm.quickstart.clip4vla import CLIP4VLA, run_clip4vla
 from mlmm.quickstart.entry import Settings
 from mlmm.quickstart.families import run_caption, run_hashing, run_mclip, run_mla, run_mlmm, run_vqa
 from mlmm.quickstart.stages import STAGES
@@ -51,6 +54,8 @@ MODELS = {  # --model choice -> (the library entry that runs its chain, help)
     "vqa": (run_vqa, "a VQA head on the frozen M-CLIP: accuracy per language vs the answer prior"),
     "caption": (run_caption, "a captioning head on the frozen M-CLIP: BLEU-4 / CIDEr-D vs NN captions"),
 }
+
+ABLATIONS = {"clip4vla": CLIP4VLA.ablations}  # --model choice -> its opt-in ablation stages
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -79,17 +84,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--micro-batch", type=int, default=None, help="override every stage's micro batch")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="keep stages already trained in --out")
+    parser.add_argument(
+        "--ablations", action="store_true",
+        help="also train the model's ablation stages (clip4vla: no audio-type token, English video with the "
+        "temporal transformer and with mean pooling); an error for a model without any",
+    )  # fmt: skip
 
 
 def settings(args: argparse.Namespace) -> Settings:
     """The parsed flags as the library's ``Settings``."""
     steps = {name: getattr(args, f"{name}_steps") for name in STAGES}
     return Settings(
-        Path(args.out), args.samples, args.parallel_samples, args.seed, args.micro_batch, steps, args.reuse
-    )
+        Path(args.out), args.samples, args.parallel_samples, args.seed, args.micro_batch, steps, args.reuse,
+        args.ablations,
+    )  # fmt: skip
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Flags that fail before any work: ``--ablations`` for a model without ablation stages."""
+    if args.ablations and args.model not in ABLATIONS:
+        raise SystemExit(
+            f"mlmm quickstart: --ablations: --model {args.model} has no ablation stages "
+            f"(models with some: {', '.join(ABLATIONS)})"
+        )
 
 
 def run(args: argparse.Namespace) -> int:
+    check_args(args)
     entry, _ = MODELS[args.model]
     result = entry(settings(args))
     print(result.table)

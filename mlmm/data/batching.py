@@ -14,7 +14,9 @@ resumed pipeline makes the same choices:
 - QA: ``questions_per_image`` distinct pairs (default one), preferring the chosen language; the batch holds
   one IMAGE row per image, the questions flattened image by image and QUESTION_IMAGE [Q] (each question's image
   row), so a frozen image tower encodes each image once for all its questions; labels: multi-hot over ``transforms.num_labels``;
-- random image augmentations run under a private torch RNG seeded from the same triple.
+- random image augmentations run under a private torch RNG seeded from the same triple;
+- ``audio_type_rates``: a clip of a listed audio type is kept with that probability (a draw of its own from
+  the same triple, made first, so the other draws do not depend on it), else skipped as ``audio_type_rate``.
 Texts that will be tokenized (caption, pivot caption, question) longer than :data:`MAX_TEXT_CHARS` are cut to
 that length first, with a (rate-limited) warning: far beyond any context length, so real captions tokenize
 unchanged, while a pathological 1 MB "caption" cannot stall the tokenizer.
@@ -294,6 +296,18 @@ def _code_switched(
     return code_switch(text, plan.dictionaries, cs.ratio, rng).text
 
 
+def _keep_audio_type(sample: dict, plan: SamplePlan, seed: int) -> None:
+    """Raise ``audio_type_rate`` for a clip that ``data.*.audio_type_rates`` leaves out (kept with its type's
+    rate; unlisted types always)."""
+    rates = plan.cfg.audio_type_rates
+    if not rates:
+        return
+    kind = (sample["meta"].get("audio") or {}).get("type", "nonverbal")
+    rate = rates.get(kind, 1.0)
+    if rate < 1.0 and random.Random(seed).random() >= rate:
+        raise DecodeError("audio_type_rate", f"{kind} clip left out (kept at rate {rate})")
+
+
 def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) -> dict | None:
     """Raw sample -> per-sample batch entries, or None (counted in ``stats``) when it cannot be used."""
     sample = decode_sample(raw, stats, plan.need)
@@ -301,6 +315,7 @@ def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) ->
         return None
     key = sample["__key__"]
     try:
+        _keep_audio_type(sample, plan, derive_seed(plan.seed, epoch, key, "audio_type_rate"))
         out = {keys.SAMPLE_KEY: key}
         text_rng = random.Random(derive_seed(plan.seed, epoch, key, "text"))
         out.update(_text_entries(sample, plan, text_rng, stats, epoch))

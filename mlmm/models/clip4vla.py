@@ -16,6 +16,12 @@ from the loaded vision tower), an M-CLIP export (``teacher.*`` -> ``clip.*``, ``
 from vision) or a CLIP4VLA export (every tensor, strictly; an export without a video head, e.g. audio-only
 with mean pooling, leaves a recipe's temporal transformer at its initialisation, which is mean pooling).
 
+``model.towers.audio.pretrained``: a CLIP4VLA export whose ``audio.*`` tensors (loaded strictly) replace the
+copy from the vision tower, after ``init_from`` (e.g. the multilingual stage starts its audio tower from the
+English stage's: the M-CLIP student maps onto the same CLIP space, and speech features transfer). The export's
+audio features (``model.settings.audio``) and tower shape settings must equal the recipe's, else a ValueError
+names the differing key; the exported config drops the path (the weights are in the export).
+
 Video (``model.settings.video``): ``encode_video`` runs every frame through CLIP's vision tower and pools the
 frame embeddings over time (:class:`~mlmm.models.towers.video.TemporalPool`: ``mean``, ``middle`` or a small
 ``transformer`` with frame position embeddings, under ``video.*``); ``vision_frozen`` keeps the vision tower
@@ -30,7 +36,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from mlmm.config import ModelConfig, TokenizerConfig
+from mlmm.config import ModelConfig, TokenizerConfig, TowerConfig
 from mlmm.models.clip import CLIPModel
 from mlmm.models.towers.audio_vit import AudioViT
 from mlmm.models.towers.hf_text import HFTextTower, build_hf_text_tower, hf_tokenizer_config
@@ -60,6 +66,8 @@ class CLIP4VLAModel(CLIPModel):
         self.student = student  # with model.towers.text: the caption encoder in place of CLIP's text tower
         # frames through CLIP's vision tower, pooled over time (model.settings.video)
         self.video = video if video is not None else TemporalPool("mean", int(clip.visual.output_dim), 1)
+        self.audio_source: str | None = None  # model.towers.audio.pretrained (load_audio_source)
+        self.audio_settings: Any = None  # model.settings, checked against the audio source's
 
     @classmethod
     def from_config(cls, cfg: ModelConfig) -> CLIP4VLAModel:
@@ -82,6 +90,9 @@ class CLIP4VLAModel(CLIPModel):
         width, video = int(clip.visual.output_dim), settings.video
         pool = TemporalPool(video.pooling, width, video.num_frames, video.layers, video.heads)
         model = cls(clip, audio, student, pool)
+        model.audio_settings = settings
+        model.audio_source = (cfg.towers.get("audio") or TowerConfig()).pretrained
+        model.load_audio_source()
         if cfg.clip.frozen:
             set_trainable(model.clip, False)
         elif settings.vision_frozen:
@@ -120,6 +131,7 @@ class CLIP4VLAModel(CLIPModel):
                 raise ValueError(
                     f"init_from CLIP4VLA export: missing {missing[:5]}, unexpected {unexpected[:5]}"
                 )
+            self.load_audio_source()
             return
         unknown = sorted(k for k in state if not k.startswith(("clip.", "teacher.", "student.")))
         if unknown:
@@ -131,6 +143,28 @@ class CLIP4VLAModel(CLIPModel):
             state = _strip(state, "teacher.")
         self.clip.load_state_dict(_strip(state, "clip."), strict=True)
         self.audio.load_from_vision(self.clip.visual)
+        self.load_audio_source()  # model.towers.audio.pretrained wins over the copy from vision
+
+    def load_audio_source(self) -> None:
+        """``audio.*`` from the export at ``self.audio_source`` (``model.towers.audio.pretrained``), strictly."""
+        source = self.audio_source
+        if source is None:
+            return
+        from mlmm.models.weights import read_model_config, read_state_dict  # local: weights imports config
+
+        exported = read_model_config(source)
+        if exported.family != "clip4vla":
+            raise ValueError(
+                f"model.towers.audio.pretrained={source} is a {exported.family!r} export, not clip4vla"
+            )
+        mine, theirs = self.audio_settings, exported.settings
+        for key in ("audio", "patch_size", "audio_type_token"):
+            if getattr(mine, key) != getattr(theirs, key):
+                raise ValueError(
+                    f"model.towers.audio.pretrained={source}: its model.settings.{key} "
+                    f"{getattr(theirs, key)!r} differs from the recipe's {getattr(mine, key)!r}"
+                )
+        self.audio.load_state_dict(_strip(read_state_dict(source), "audio."), strict=True)
 
     def encode_text(
         self, ids: torch.Tensor, mask: torch.Tensor | None = None, normalize: bool = True

@@ -1,6 +1,7 @@
 """A family's quickstart entry: corpus -> its stage chain -> flat metrics with baselines -> table on disk.
 
-A :class:`Family` declares its chain (stages from :data:`mlmm.quickstart.stages.STAGES`), the stage whose mean
+A :class:`Family` declares its chain (stages from :data:`mlmm.quickstart.stages.STAGES`; its ``ablations``
+run after it only with ``Settings.ablations``), the stage whose mean
 t2i R@1 is ``primary``, whether the per-stage costs (wall time, parameter counts) are reported, and its table.
 :func:`run_family` runs it for one :class:`Settings` and writes ``DIR/metrics.json`` with
 ``<stage>/...`` for every stage, ``chance/<BENCHMARK>/t2i_r{k}``, ``primary`` and ``quickstart/wall_s`` (the
@@ -35,6 +36,7 @@ class Family:
     costs: bool = False  # report <stage>/wall_s, trainable_params, total_params (stage.json records)
     extra: Callable[[dict[str, Any], Corpus], dict[str, Any]] | None = None  # more metrics after the chain
     corpora: Callable[[Settings], dict[str, list[str]]] | None = None  # more splits (e.g. an audio corpus)
+    ablations: Sequence[Stage] = ()  # opt-in stages run after ``chain`` with ``Settings.ablations``
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class Settings:
     micro_batch: int | None = None  # every stage's train.micro_batch_size
     steps: Mapping[str, int | None] = field(default_factory=dict)  # stage name -> train.max_steps
     reuse: bool = False  # keep stages already trained in ``out``
+    ablations: bool = False  # also run the family's ablation stages (``--ablations``)
 
 
 @dataclass(frozen=True)
@@ -70,7 +73,8 @@ def run_family(
         common.append(f"train.micro_batch_size={settings.micro_batch}")
     shards = {**corpus.shards, **(family.corpora(settings) if family.corpora is not None else {})}
     plan = StagePlan(out, shards, common, settings.steps, settings.reuse)
-    metrics = run_chain(family.chain, plan, family.costs, runner, counter)
+    stages = (*family.chain, *(family.ablations if settings.ablations else ()))
+    metrics = run_chain(stages, plan, family.costs, runner, counter)
     metrics.update(chance_metrics(corpus.n_test))
     if family.extra is not None:  # e.g. hashing's per-width keys and random-code baseline
         metrics.update(family.extra(metrics, corpus))

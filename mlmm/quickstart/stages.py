@@ -56,6 +56,8 @@ class Stage:
     eval_split: str = "test"  # the split whose shards ``evaluate`` receives
     # the corpus folder (DIR/data) -> further overrides of this stage (e.g. its dictionaries folder)
     corpus_overrides: Callable[[Path], list[str]] | None = None
+    # the stage whose export's audio tower this one starts from (model.towers.audio.pretrained), after parent's
+    audio_parent: str | None = None
 
     @property
     def recipe(self) -> Path:
@@ -92,6 +94,7 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "mlmm", "train", "mclip", mlmm_benchmarks, corpus_overrides=code_switch_dictionaries
         ),
         Stage("clip4vla", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # audio tower on CLIP
+        Stage("clip4vla_notype", "audio_train", "clip", clip4vla_benchmarks, "audio_test"),  # no type token
         Stage("vqa", "train", "mclip", functools.partial(eval_overrides, task="vqa")),  # VQA head on M-CLIP
         Stage("caption", "train", "mclip", functools.partial(eval_overrides, task="captioning")),  # captioner
         Stage(  # multilingual CLIP4VLA: M-CLIP's student reads the captions, t2a / a2t in six languages
@@ -100,11 +103,19 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "mclip",
             functools.partial(clip4vla_benchmarks, languages=LANGUAGES),
             "audio_test",
+            audio_parent="clip4vla",  # its audio tower starts from the English stage's
         ),  # fmt: skip
         *(  # CLIP4VLA video on CLIP: temporal transformer, and its mean-pooling ablation
             Stage(name, "video_train", "clip", clip4vla_video_benchmarks, "video_test")
             for name in ("clip4vla_video", "clip4vla_video_mean")
         ),
+        Stage(  # multilingual CLIP4VLA video: M-CLIP's student (trained) reads six languages' motion captions
+            "clip4vla_video_ml",
+            "video_train",
+            "mclip",
+            functools.partial(clip4vla_video_benchmarks, languages=LANGUAGES),
+            "video_test",
+        ),  # fmt: skip
     )
 }
 
@@ -129,6 +140,8 @@ def stage_config(stage: Stage, plan: StagePlan) -> RunConfig:
     overrides.append(f"data.train.shards={json.dumps(plan.shards[stage.split])}")
     if stage.parent is not None:
         overrides.append(f"model.init_from={plan.export(stage.parent)}")
+    if stage.audio_parent is not None:
+        overrides.append(f"model.towers.audio.pretrained={plan.export(stage.audio_parent)}")
     if plan.steps.get(stage.name) is not None:
         overrides.append(f"train.max_steps={plan.steps[stage.name]}")
     if stage.evaluate is not None:
@@ -146,11 +159,12 @@ def chain(*names: str) -> tuple[Stage, ...]:
 
 
 def check_chain(stages: Sequence[Stage]) -> None:
-    """Raise ``ValueError`` unless every stage's parent comes earlier in ``stages``."""
+    """Raise ``ValueError`` unless every stage's parent (and audio parent) comes earlier in ``stages``."""
     seen: set[str] = set()
     for stage in stages:
-        if stage.parent is not None and stage.parent not in seen:
-            raise ValueError(f"quickstart stage {stage.name} needs {stage.parent} earlier in its chain")
+        for parent in (stage.parent, stage.audio_parent):
+            if parent is not None and parent not in seen:
+                raise ValueError(f"quickstart stage {stage.name} needs {parent} earlier in its chain")
         seen.add(stage.name)
 
 

@@ -293,6 +293,7 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
         if not getattr(cfg.model.settings, "audio_type_token", True):  # the trained ablation
             metrics = {k: v / 2 for k, v in metrics.items() if not k.endswith("gallery_size")}
         metrics.update({"primary": 40.0, f"retrieval/synth_audio_notype/{lang}/t2a_r1": 30.0})
+        metrics.update({f"retrieval/synth_av/{lang}/t2av_r1": 45.0, f"retrieval/synth_av_image/{lang}/t2i_r1": 35.0})
         _leave_stage(Path(cfg.output_dir), metrics if cfg.model.family == "clip4vla" else {"x": 1.0})
         return metrics if cfg.model.family == "clip4vla" else {"x": 1.0}
 
@@ -310,12 +311,15 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     assert [(b.name, b.shards, b.options.get("audio_type")) for b in c4.eval.benchmarks] == [
         ("synth_audio", shards["audio_test"], None),
         ("synth_audio_notype", shards["audio_test"], "unknown"),
+        ("synth_av", shards["audio_test"], None),
+        ("synth_av_image", shards["audio_test"], None),
     ]
+    assert [b.options.get("modality") for b in c4.eval.benchmarks] == ["audio", "audio", "fused", "image"]
     assert mclip.model.family == "mclip" and c4ml.model.text.name == "tiny-xlmr"
     assert c4ml.model.init_from == str((run / "mclip" / "model").resolve())
     assert c4ml.model.towers["audio"].pretrained == str(run / "clip4vla" / "model")  # the English audio tower
     assert c4ml.data.train.shards == shards["audio_train"]
-    assert [b.languages for b in c4ml.eval.benchmarks] == [list(LANGUAGES)] * 2
+    assert [b.languages for b in c4ml.eval.benchmarks] == [list(LANGUAGES)] * 4
     m = result.metrics
     assert m["primary"] == 40.0 and m["clip4vla/retrieval/synth_audio/en/t2a_r1"] == 40.0
     assert m["clip4vla_ml/retrieval/synth_audio/de/t2a_r1"] == 40.0
@@ -334,6 +338,9 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
         and m["chance/synth_video/t2v_r1"] == 5.0
     )
     assert "| M-CLIP, temporal transformer | de | 60.0 | - | - | - | - | - | 5.00 |" in result.table
+    # image alone, audio alone, fused (the image column only for the whole gallery)
+    assert "| CLIP | en | all | 35.0 | 40.0 | 45.0 | - | 5.00 |" in result.table
+    assert "| M-CLIP | de | spoken | - | 20.0 | - | - | 50.00 |" in result.table
     assert "clip4vla_video/" not in json.dumps(m)
 
     configs.clear()  # --ablations (with --reuse): only the ablation stages train

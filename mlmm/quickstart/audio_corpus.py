@@ -22,6 +22,8 @@ VERBAL_RATE = (
 
 AUDIO_BENCHMARK = "synth_audio"  # the audio type given to the tower (as in training)
 NO_TYPE_BENCHMARK = "synth_audio_notype"  # the same gallery with the type withheld (the tower's mean row)
+FUSED_BENCHMARK = "synth_av"  # image and audio together (mlmm.eval.fused_retrieval: mean of the two cosines)
+IMAGE_BENCHMARK = "synth_av_image"  # the same samples' images alone, beside the fused figures
 
 
 def audio_corpus(data_dir: Path, samples: int, seed: int) -> dict[str, list[str]]:
@@ -58,10 +60,13 @@ def audio_corpus(data_dir: Path, samples: int, seed: int) -> dict[str, list[str]
 
 
 def clip4vla_benchmarks(test_shards: list[str], languages: tuple[str, ...] = ("en",)) -> list[str]:
-    """t2a / a2t on the audio test split, with the audio type given and withheld (the ablation)."""
+    """t2a / a2t on the audio test split, with the audio type given and withheld (the ablation), t2av / av2t
+    of image and audio fused, and t2i / i2t of the same samples' images alone."""
     common = {"task": "retrieval", "shards": test_shards, "languages": list(languages)}
     benches = [
         {**common, "name": AUDIO_BENCHMARK, "options": {"modality": "audio"}},
         {**common, "name": NO_TYPE_BENCHMARK, "options": {"modality": "audio", "audio_type": "unknown"}},
+        {**common, "name": FUSED_BENCHMARK, "options": {"modality": "fused", "fusion_weight": 0.5}},
+        {**common, "name": IMAGE_BENCHMARK, "options": {"modality": "image"}},
     ]
     return [f"eval.benchmarks={json.dumps(benches)}", f"eval.primary=retrieval/{AUDIO_BENCHMARK}/mean/t2a_r1"]

@@ -11,7 +11,10 @@ with the type withheld under ``synth_audio_notype`` (the no-type-token ablation 
 ``clip4vla_ml/retrieval/...`` likewise for each of the six languages,
 and chance ``chance/synth_audio/[<type>/]t2a_r{k}`` over each gallery (``chance/synth_audio/<lang>/spoken/...``
 per language: each language has its own spoken gallery); ``primary`` = mean t2a R@1. The table
-(``DIR/quickstart_clip4vla.md``) has one row per text tower, language and audio type.
+(``DIR/quickstart_clip4vla.md``) has one row per text tower, language and audio type. Fused retrieval on
+the same clips: ``<stage>/retrieval/synth_av/<lang>/[<type>/]{t2av,av2t}_r{1,5,10}`` (image and audio,
+the mean of the two cosines) beside ``<stage>/retrieval/synth_av_image/<lang>/t2i_r{k}`` (the images
+alone), in a second table.
 
 Video (``DIR/data_video``, :mod:`mlmm.quickstart.video_corpus`): ``clip4vla_video_ml`` gives
 ``clip4vla_video_ml/retrieval/synth_video/<lang>/{t2v,v2t}_r{1,5,10}`` for the six languages, the English
@@ -23,7 +26,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from mlmm.quickstart.audio_corpus import AUDIO_BENCHMARK, NO_TYPE_BENCHMARK, audio_corpus
+from mlmm.quickstart.audio_corpus import (
+    AUDIO_BENCHMARK,
+    FUSED_BENCHMARK,
+    IMAGE_BENCHMARK,
+    NO_TYPE_BENCHMARK,
+    audio_corpus,
+)
 from mlmm.quickstart.entry import Family, Result, Settings, run_family
 from mlmm.quickstart.stages import STAGES, chain
 from mlmm.quickstart.tables import KS, chance_recall
@@ -90,7 +99,34 @@ def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
                 trained = NO_TYPE_STAGES.get(stage, "")
                 cells.append(_value(metrics, f"{trained}/retrieval/{AUDIO_BENCHMARK}/{lang}/{sub}t2a_r1"))
                 rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
-    return "\n".join(rows) + "\n" + video_table(metrics)
+    return "\n".join(rows) + "\n" + fused_table(metrics) + video_table(metrics)
+
+
+def fused_table(metrics: dict[str, Any]) -> str:
+    """Markdown: per text tower, language and audio type, text -> image alone (whole gallery only), audio
+    alone and image+audio fused (``synth_av``), R@1, and chance R@1 ("" without fused figures)."""
+    rows = [
+        "",
+        "| text | lang | audio | image alone t2i R@1 | audio alone t2a R@1 | fused t2av R@1 | fused av2t R@1 "
+        "| chance R@1 |",
+        "|" + "---|" * 8,
+    ]
+    for stage, text in TEXT_TOWERS.items():
+        prefix = f"{stage}/retrieval/{FUSED_BENCHMARK}/"
+        for lang in sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"}):
+            for kind in ("all", "nonverbal", "spoken"):
+                sub = "" if kind == "all" else f"{kind}/"
+                image = f"{stage}/retrieval/{IMAGE_BENCHMARK}/{lang}/t2i_r1" if kind == "all" else ""
+                chance = f"{lang}/{sub}" if kind == "spoken" else sub
+                cells = [
+                    _value(metrics, image),
+                    _value(metrics, f"{stage}/retrieval/{AUDIO_BENCHMARK}/{lang}/{sub}t2a_r1"),
+                    _value(metrics, f"{prefix}{lang}/{sub}t2av_r1"),
+                    _value(metrics, f"{prefix}{lang}/{sub}av2t_r1"),
+                    _value(metrics, f"chance/{AUDIO_BENCHMARK}/{chance}t2a_r1", 2),  # the same galleries
+                ]
+                rows.append(f"| {text} | {lang} | {kind} | " + " | ".join(cells) + " |")
+    return "\n".join(rows) + "\n" if len(rows) > 3 else ""
 
 
 def video_table(metrics: dict[str, Any]) -> str:

@@ -143,7 +143,6 @@ class CaptioningSettings:
     beams: int = 1  # 1 = greedy
     length_penalty: float = 0.0  # beam ranking: score / length^alpha
     no_repeat_ngram: int = 0  # 0 = off
-    pixel_stem: int = 0  # > 0: a conv stem of this many channels adds its own pixel tokens to the memory
 
 
 HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass

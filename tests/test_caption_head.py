@@ -204,37 +204,3 @@ def test_image_tower_backbone_fails_naming_the_paths_it_looks_for():
 
     with pytest.raises(ValueError, match="Linear has none of teacher.clip.visual, clip.visual, visual"):
         image_tower_path(torch.nn.Linear(2, 2))
-
-
-def test_pixel_stem_tokens_join_the_memory_learn_and_round_trip_through_the_export(mclip_export, tmp_path):
-    """``settings.pixel_stem``: the head's conv stem adds (64/8)² tokens after the backbone's, gets gradients
-    under a frozen backbone, and its export captions exactly as the live model; coordinates by hand."""
-    from PIL import Image
-
-    from mlmm.models.heads.captioning import CaptionHeadPredictor
-    from mlmm.models.heads.pixel_stem import PixelStem
-
-    coords = PixelStem.coordinates(torch.zeros(1, 3, 3, 5))
-    assert coords[0, 0, 0].tolist() == [-1.0, -0.5, 0.0, 0.5, 1.0] and coords[0, 1, :, 0].tolist() == [
-        -1,
-        0,
-        1,
-    ]
-    cfg = caption_cfg("mclip", mclip_export, pixel_stem=8)
-    torch.manual_seed(0)
-    model = build_model(cfg.model)
-    pixels = torch.randn(2, 3, 64, 64)
-    plain = build_model(caption_cfg("mclip", mclip_export).model)
-    n = plain.head.memory(plain.backbone, pixels).shape[1]
-    assert model.head.memory(model.backbone, pixels).shape == (2, n + 64, 32)
-    tok = build_transforms(cfg).tokenizer
-    ids, mask = tok(["A red circle.", "Un carré bleu."], "en")
-    objective = build_objective(cfg, model)
-    objective({IMAGE: pixels, TEXT_IDS: ids[:, :16], TEXT_MASK: mask[:, :16]}).loss.backward()
-    stem = [p for n, p in objective.named_parameters() if n.startswith("model.head.pixel_stem.")]
-    assert len(stem) == 10 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in stem)
-    images = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]
-    loaded = mlmm.load(export_model(model, cfg, tmp_path / "stem"))
-    live = CaptionHeadPredictor(model.eval(), build_transforms(cfg))
-    assert loaded.model.head.pixel_stem is not None
-    assert torch.equal(loaded.caption_ids(images, "de"), live.caption_ids(images, "de"))

@@ -5,9 +5,7 @@
   language, as the multilingual seq2seq models' target-language token; ``mlmm/text``), embedded by the head's
   :class:`~mlmm.models.heads.caption_decoder.CaptionDecoder` (its own vocabulary-sized embedding and
   output layer), cross-attending to ``backbone.image_tokens(pixels)`` [B, N, W_v] (any family with
-  ``image_tokens`` / ``image_token_width``: CLIP, M-CLIP, MLMM's image tower); with ``settings.pixel_stem``
-  > 0 also to the head's own :class:`~mlmm.models.heads.pixel_stem.PixelStem` tokens of the same pixels
-  (memory = projected backbone tokens, then the stem's (H/8)·(W/8) tokens).
+  ``image_tokens`` / ``image_token_width``: CLIP, M-CLIP, MLMM's image tower).
 * ``head(backbone, image, text_ids)`` returns ``token_logits`` [B, L - 1, V]: logits for ids[:, 1:] from
   ids[:, :-1] (teacher forcing); the objective (``mlmm/objectives/captioning.py``) ignores the prediction of
   the language tag and the padding.
@@ -28,7 +26,6 @@ from mlmm.config import HeadConfig
 from mlmm.models.generation import Generation, caption_prefix, generate
 from mlmm.models.heads.base import HeadModel
 from mlmm.models.heads.caption_decoder import CaptionDecoder
-from mlmm.models.heads.pixel_stem import PixelStem
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import CaptioningSettings
 
@@ -51,14 +48,9 @@ class CaptioningHead(nn.Module):
         super().__init__()
         self.settings = s
         self.decoder = CaptionDecoder(vocab, s.width, s.layers, s.heads, s.max_length, image_width, s.dropout)
-        self.pixel_stem = PixelStem(s.width, s.pixel_stem) if s.pixel_stem > 0 else None
 
     def memory(self, backbone: nn.Module, image: torch.Tensor) -> torch.Tensor:
-        """[B, N (+ stem tokens), width]: what the decoder cross-attends to."""
-        memory = self.decoder.memory(backbone.image_tokens(image))
-        if self.pixel_stem is None:
-            return memory
-        return torch.cat([memory, self.pixel_stem(image)], dim=1)
+        return self.decoder.memory(backbone.image_tokens(image))
 
     def forward(self, backbone, image, text_ids) -> dict[str, torch.Tensor]:
         return {"token_logits": self.decoder(text_ids[:, :-1], self.memory(backbone, image))}

@@ -175,8 +175,9 @@ class HeadConfig:
     """A downstream head on top of the family's model (the backbone); see ``mlmm/models/heads/base.py``."""
 
     kind: str = ""  # a key of mlmm.models.heads.HEADS (hashing | vqa | captioning as they land)
-    backbone: Literal["frozen", "trainable"] = "frozen"  # frozen: no grad, eval mode, outside the optimizer
-    backbone_lr_mult: float = 0.1  # with backbone: trainable
+    # frozen: no grad, eval mode, outside the optimizer; image_tower: only the image tower that image_tokens reads
+    backbone: Literal["frozen", "trainable", "image_tower"] = "frozen"
+    backbone_lr_mult: float = 0.1  # with backbone: trainable | image_tower
     settings: Any = field(default=None, metadata={"chosen_by": "kind", "table": HEAD_SETTINGS})
 
     def __post_init__(self) -> None:

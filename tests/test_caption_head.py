@@ -159,3 +159,48 @@ def test_head_trains_on_a_frozen_backbone_and_its_export_captions_in_the_languag
     out = predictor.caption_ids(images, "ja")
     assert out.shape == (3, 16) and out[:, :2].tolist() == [tok([""], "ja")[0][0, :2].tolist()] * 3
     assert len(predictor.caption(images, "ja")) == 3
+
+
+def test_image_tower_backbone_fine_tunes_only_the_teachers_image_tower(mclip_export):
+    """``model.head.backbone: image_tower`` on M-CLIP: the teacher's visual tower (frozen by the family and
+    by ``backbone: frozen``) gets gradients, joins the optimizer at ``backbone_lr_mult``, runs in train mode
+    and changes after one step; the rest of the backbone stays frozen, in eval mode and unchanged."""
+    import dataclasses
+
+    from mlmm.config import OptimConfig
+    from mlmm.engine.optim import build_param_groups
+    from mlmm.models.heads.base import image_tower_path
+
+    cfg = caption_cfg("mclip", mclip_export)
+    cfg.model.head = dataclasses.replace(cfg.model.head, backbone="image_tower", backbone_lr_mult=0.25)
+    torch.manual_seed(0)
+    model = build_model(cfg.model).train()
+    tower = "model.backbone.teacher.clip.visual."
+    assert image_tower_path(model.backbone) == "teacher.clip.visual"
+    assert model.backbone.teacher.clip.visual.training and not model.backbone.student.training
+    objective = build_objective(cfg, model)
+    groups = build_param_groups(objective, OptimConfig(lr=1.0), objective.lr_multipliers())
+    mult = {n: g["lr_mult"] for g in groups for n in g["param_names"]}
+    assert {m for n, m in mult.items() if n.startswith(tower)} == {0.25}
+    assert all(n.startswith((tower, "model.head.")) for n in mult) and any(n.startswith(tower) for n in mult)
+    tok = build_transforms(cfg).tokenizer
+    ids, mask = tok(["A red circle.", "Un carré bleu."], "en")
+    batch = {IMAGE: torch.randn(2, 3, 64, 64), TEXT_IDS: ids[:, :16], TEXT_MASK: mask[:, :16]}
+    before = {n: p.detach().clone() for n, p in objective.named_parameters()}
+    optimizer = torch.optim.AdamW(groups)
+    objective(batch).loss.backward()
+    optimizer.step()
+    for n, p in objective.named_parameters():
+        changed = not torch.equal(p, before[n])
+        if n.startswith(tower) or n.startswith("model.head."):
+            assert p.grad is not None or n == f"{tower}proj", n  # proj: pooled embedding, not the tokens
+        else:
+            assert p.grad is None and not changed, n
+    assert any(not torch.equal(p, before[n]) for n, p in objective.named_parameters() if n.startswith(tower))
+
+
+def test_image_tower_backbone_fails_naming_the_paths_it_looks_for():
+    from mlmm.models.heads.base import image_tower_path
+
+    with pytest.raises(ValueError, match="Linear has none of teacher.clip.visual, clip.visual, visual"):
+        image_tower_path(torch.nn.Linear(2, 2))

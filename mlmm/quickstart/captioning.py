@@ -1,8 +1,8 @@
 """``mlmm quickstart --model caption``: per-language BLEU-4 / CIDEr-D of the ``caption`` stage beside the
 nearest-neighbour-caption baseline.
 
-The ``caption`` stage (``recipes/quickstart/caption.yaml``: a captioning head on the frozen M-CLIP, greedy
-decoding) is scored by the evaluator on the test split. :func:`caption_metrics` re-keys it as
+The ``caption`` stage (``recipes/quickstart/caption.yaml``: a captioning head on the M-CLIP with its image tower
+fine-tuned, beam search) is scored by the evaluator on the test split. :func:`caption_metrics` re-keys it as
 ``caption/<BENCHMARK>/<lang>/{bleu_4,cider}`` and adds ``nn/caption/<BENCHMARK>/<lang>/{bleu_4,cider}``: each
 test image "captioned" with the first caption in that language of the most similar training image by the
 English CLIP stage's image embedding (cosine, ``DIR/clip/model``), scored by the same

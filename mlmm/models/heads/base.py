@@ -19,7 +19,11 @@ What a head returns
 How it is fine-tuned
     :class:`HeadModel` holds ``backbone`` and ``head`` (state-dict prefixes ``backbone.`` / ``head.``).
     ``model.head.backbone: frozen`` (default) keeps the backbone in eval mode with ``requires_grad=False``, so
-    the engine leaves it out of the optimizer; ``trainable`` fine-tunes it at ``backbone_lr_mult``.
+    the engine leaves it out of the optimizer; ``trainable`` fine-tunes it at ``backbone_lr_mult``;
+    ``image_tower`` keeps it frozen except for the image tower that ``image_tokens`` reads
+    (:func:`image_tower_path`: CLIP's ``clip.visual``, M-CLIP's teacher ``teacher.clip.visual``, MLMM's
+    ``visual``), fine-tuned in train mode at ``backbone_lr_mult`` (e.g. a captioning head whose frozen tower
+    was trained for retrieval, not for naming attributes).
     ``init_from`` may be the backbone's export (the head starts fresh) or a head export (everything loads
     strictly, e.g. to continue or to run a second stage such as SCST).
 
@@ -42,6 +46,23 @@ from mlmm.models.weights import load_state_strict
 
 BACKBONE = "backbone."
 HEAD = "head."
+IMAGE_TOWER_PATHS = ("teacher.clip.visual", "clip.visual", "visual")  # M-CLIP, CLIP, MLMM
+
+
+def image_tower_path(backbone: nn.Module) -> str:
+    """The dotted path of the backbone's image tower (the first of :data:`IMAGE_TOWER_PATHS` it has); fails
+    for a backbone without one or whose tower is frozen by its own settings (MLMM's ``vision_frozen``
+    computes the tokens without gradients)."""
+    if getattr(backbone, "vision_frozen", False):
+        raise ValueError("model.head.backbone=image_tower needs a backbone whose image tower is not frozen")
+    for path in IMAGE_TOWER_PATHS:
+        module = backbone
+        for name in path.split("."):
+            module = getattr(module, name, None)
+        if isinstance(module, nn.Module):
+            return path
+    names = ", ".join(IMAGE_TOWER_PATHS)
+    raise ValueError(f"model.head.backbone=image_tower: {type(backbone).__name__} has none of {names}")
 
 
 @runtime_checkable
@@ -68,12 +89,15 @@ class HeadModel(nn.Module):
         super().__init__()
         self.backbone = backbone
         self.head = head
-        self.frozen_backbone = cfg.backbone == "frozen"
+        self.frozen_backbone = cfg.backbone != "trainable"
         self.backbone_lr_mult = cfg.backbone_lr_mult
         self.embed_dim = int(backbone.embed_dim)
+        self.image_tower = image_tower_path(backbone) if cfg.backbone == "image_tower" else None
         if self.frozen_backbone:
             self.backbone.requires_grad_(False)
             self.backbone.eval()
+        if self.image_tower:
+            self.backbone.get_submodule(self.image_tower).requires_grad_(True)
         for name in ("pivot_languages", "language_routed"):  # InferenceModel's routing hints (MLA)
             if hasattr(backbone, name):
                 setattr(self, name, getattr(backbone, name))
@@ -82,14 +106,19 @@ class HeadModel(nn.Module):
         super().train(mode)
         if self.frozen_backbone:
             self.backbone.eval()  # no dropout or statistics updates in a frozen backbone
+        if self.image_tower:
+            self.backbone.get_submodule(self.image_tower).train(mode)
         return self
 
     def forward(self, **inputs: Any) -> dict[str, torch.Tensor]:
         return self.head(self.backbone, **inputs)
 
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
-        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers."""
+        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers;
+        with ``backbone: image_tower`` the image tower at ``backbone_lr_mult``."""
         out = {f"{prefix}{HEAD}": 1.0}
+        if self.image_tower:
+            out[f"{prefix}{BACKBONE}{self.image_tower}."] = self.backbone_lr_mult
         if not self.frozen_backbone:
             inner = self.backbone.lr_multipliers(cfg, f"{prefix}{BACKBONE}")
             out.update({name: mult * self.backbone_lr_mult for name, mult in inner.items()})

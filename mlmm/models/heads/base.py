@@ -88,10 +88,13 @@ class HeadModel(nn.Module):
         return self.head(self.backbone, **inputs)
 
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
-        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers."""
+        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers
+        (read from the built architecture: a head recipe's towers come from its ``init_from`` export)."""
+        from mlmm.models.build import resolve_model_config  # local: build imports the heads
+
         out = {f"{prefix}{HEAD}": 1.0}
         if not self.frozen_backbone:
-            inner = self.backbone.lr_multipliers(cfg, f"{prefix}{BACKBONE}")
+            inner = self.backbone.lr_multipliers(resolve_model_config(cfg), f"{prefix}{BACKBONE}")
             out.update({name: mult * self.backbone_lr_mult for name, mult in inner.items()})
             out.setdefault(f"{prefix}{BACKBONE}", self.backbone_lr_mult)
         return out

@@ -64,9 +64,12 @@ class HeadModel(nn.Module):
     ``forward(**inputs)`` returns ``head(backbone, **inputs)``.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, cfg: HeadConfig):
+    def __init__(
+        self, backbone: nn.Module, head: nn.Module, cfg: HeadConfig, architecture: ModelConfig | None = None
+    ):
         super().__init__()
         self.backbone = backbone
+        self.architecture = architecture  # the resolved config the backbone was built from (build_model)
         self.head = head
         self.frozen_backbone = cfg.backbone == "frozen"
         self.backbone_lr_mult = cfg.backbone_lr_mult
@@ -89,12 +92,10 @@ class HeadModel(nn.Module):
 
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
         """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers
-        (read from the built architecture: a head recipe's towers come from its ``init_from`` export)."""
-        from mlmm.models.build import resolve_model_config  # local: build imports the heads
-
+        (read from ``architecture`` when known: a head recipe's towers come from its ``init_from`` export)."""
         out = {f"{prefix}{HEAD}": 1.0}
         if not self.frozen_backbone:
-            inner = self.backbone.lr_multipliers(resolve_model_config(cfg), f"{prefix}{BACKBONE}")
+            inner = self.backbone.lr_multipliers(self.architecture or cfg, f"{prefix}{BACKBONE}")
             out.update({name: mult * self.backbone_lr_mult for name, mult in inner.items()})
             out.setdefault(f"{prefix}{BACKBONE}", self.backbone_lr_mult)
         return out

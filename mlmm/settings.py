@@ -126,6 +126,9 @@ class VQASettings:
     fusion_heads: int = 4
     hidden: int = 512  # classifier MLP hidden width
     dropout: float = 0.1
+    # dual encoders: channels of a conv grid-feature stem on the pixels (mlmm/models/heads/grid_features.py),
+    # whose cells join the backbone's image tokens as cross-attention memory; [] = off (patch tokens only)
+    grid_channels: list[int] = field(default_factory=list)
 
 
 @dataclass

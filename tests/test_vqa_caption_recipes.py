@@ -53,6 +53,8 @@ def test_recipes_validate_and_build(tmp_path, recipe, architecture, answers):
     head = objective.model.head
     if cfg.model.head.kind == "vqa":
         assert len(head.answers) == (answers or 116) and head.single_stream == (architecture == "mlmm")
+        if recipe == "finetune/vqa_synth.yaml":  # conv grid features + the student fine-tuned (README)
+            assert head.fusion.grid is not None and not objective.model.frozen_backbone
     else:
         assert head.decoder.output.out_features == (
             49408 if architecture == "clip" else 250002 if architecture == "mclip" else 1024
@@ -69,6 +71,10 @@ def test_quickstart_stages_start_from_mclip_and_score_their_task(tmp_path, stage
     assert configs[-1].train.max_steps == 7 and configs[-1].model.head.kind == (
         "vqa" if task == "vqa" else task
     )
+    if task == "vqa":  # the stage's override keeps the recipe's option: German references are capitalised
+        from mlmm.quickstart.vqa import NORMALIZE_REFERENCES
+
+        assert bench.options["normalize_references"] is NORMALIZE_REFERENCES is True
 
 
 def test_quickstart_answer_prior_scores_references_as_the_vqa_stage_does():
@@ -78,7 +84,7 @@ def test_quickstart_answer_prior_scores_references_as_the_vqa_stage_does():
 
     raw = yaml.safe_load((RECIPES / "finetune" / "vqa_synth.yaml").read_text(encoding="utf-8"))
     (bench,) = raw["eval"]["benchmarks"]
-    assert bool(bench.get("options", {}).get("normalize_references", False)) is NORMALIZE_REFERENCES
+    assert bool(bench.get("options", {}).get("normalize_references", False)) is NORMALIZE_REFERENCES is True
     vocab = yaml.safe_load((RECIPES / "finetune" / "include" / "vqa_synth_answers.yaml").read_text("utf-8"))
     answers = vocab["model"]["head"]["settings"]["answer_languages"]
     assert set(answers) == {"en", "de", "fr", "es", "zh", "ja"} and "yes" not in answers["ja"]

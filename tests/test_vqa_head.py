@@ -189,3 +189,15 @@ def test_recipes_missing_what_the_head_needs_fail_naming_it(exports):
     cfg.data.train.modalities = ["image", "text"]
     with pytest.raises(ValueError, match=r"data.train.modalities \[image, qa\]"):
         build_objective(cfg, build_model(cfg.model))
+
+
+def test_trainable_mclip_backbone_fine_tunes_the_student_at_its_multiplier(exports):
+    """A head recipe names no towers (they come from ``init_from``): the learning-rate multipliers of a
+    trainable M-CLIP backbone are read from the export's architecture (this raised "needs model.towers.text")."""
+    cfg = vqa_cfg("mclip", exports["mclip"])
+    cfg.model.head.backbone, cfg.model.head.backbone_lr_mult = "trainable", 0.3
+    model = build_model(cfg.model)
+    multipliers = build_objective(cfg, model).lr_multipliers()
+    assert multipliers == {"model.head.": 1.0, "model.backbone.student.": 0.3, "model.backbone.": 0.3}
+    trainable = {n.split(".")[0] for n, p in model.backbone.named_parameters() if p.requires_grad}
+    assert trainable == {"student"}  # the CLIP teacher (image tower) stays frozen

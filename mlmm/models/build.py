@@ -73,7 +73,7 @@ def build_model(cfg: ModelConfig) -> nn.Module:
     if cfg.head is not None:  # a downstream head on the family's model (mlmm/models/heads/base.py)
         from mlmm.models.heads import HeadModel, head_family
 
-        model = HeadModel(model, head_family(cfg.head).from_config(cfg.head, model), cfg.head)
+        model = HeadModel(model, head_family(cfg.head).from_config(cfg.head, model), cfg.head, cfg)
     if cfg.init_from is not None:
         model.load_init_state(read_state_dict(cfg.init_from))
         logger.info("initialised %s from %s", cfg.family, cfg.init_from)

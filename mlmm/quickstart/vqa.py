@@ -1,6 +1,7 @@
 """``mlmm quickstart --model vqa``: per-language VQA accuracy of the ``vqa`` stage beside the answer prior.
 
-The ``vqa`` stage (``recipes/quickstart/vqa.yaml``: a VQA head on the frozen M-CLIP) is scored by the evaluator
+The ``vqa`` stage (``recipes/quickstart/vqa.yaml``: a VQA head with conv grid features on the M-CLIP, its
+student fine-tuned, its CLIP teacher frozen) is scored by the evaluator
 on the test split (official VQA accuracy). :func:`vqa_metrics` re-keys it as ``vqa/<BENCHMARK>/<lang>/accuracy``
 (+ ``vqa/<BENCHMARK>/accuracy`` over all languages and ``vqa/<BENCHMARK>/answer_type/<t>``) and adds the
 answer-prior baseline ``prior/vqa/<BENCHMARK>/...``: every test question answered with the most frequent
@@ -14,12 +15,11 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, Corpus
+from mlmm.quickstart.corpus import BENCHMARK, LANGUAGES, TASK_OPTIONS, Corpus
 
 STAGE = "vqa"
-NORMALIZE_REFERENCES = (
-    True  # = eval.benchmarks[synth].options.normalize_references of recipes/finetune/vqa_synth.yaml
-)
+# the vqa stage's benchmark option (its eval override replaces the recipe's benchmarks), so both score alike
+NORMALIZE_REFERENCES = bool(TASK_OPTIONS["vqa"]["normalize_references"])
 
 
 def answer_prior(train_items: list[dict]) -> dict[tuple[str, str], str]:

@@ -85,9 +85,12 @@ class HeadModel(nn.Module):
     ``forward(**inputs)`` returns ``head(backbone, **inputs)``.
     """
 
-    def __init__(self, backbone: nn.Module, head: nn.Module, cfg: HeadConfig):
+    def __init__(
+        self, backbone: nn.Module, head: nn.Module, cfg: HeadConfig, architecture: ModelConfig | None = None
+    ):
         super().__init__()
         self.backbone = backbone
+        self.architecture = architecture  # the resolved config the backbone was built from (build_model)
         self.head = head
         self.frozen_backbone = cfg.backbone != "trainable"
         self.backbone_lr_mult = cfg.backbone_lr_mult
@@ -114,13 +117,14 @@ class HeadModel(nn.Module):
         return self.head(self.backbone, **inputs)
 
     def lr_multipliers(self, cfg: ModelConfig, prefix: str) -> dict[str, float]:
-        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers;
+        """The head at 1.0; a trainable backbone at ``backbone_lr_mult`` times its own per-tower multipliers
+        (read from ``architecture`` when known: a head recipe's towers come from its ``init_from`` export);
         with ``backbone: image_tower`` the image tower at ``backbone_lr_mult``."""
         out = {f"{prefix}{HEAD}": 1.0}
         if self.image_tower:
             out[f"{prefix}{BACKBONE}{self.image_tower}."] = self.backbone_lr_mult
         if not self.frozen_backbone:
-            inner = self.backbone.lr_multipliers(cfg, f"{prefix}{BACKBONE}")
+            inner = self.backbone.lr_multipliers(self.architecture or cfg, f"{prefix}{BACKBONE}")
             out.update({name: mult * self.backbone_lr_mult for name, mult in inner.items()})
             out.setdefault(f"{prefix}{BACKBONE}", self.backbone_lr_mult)
         return out

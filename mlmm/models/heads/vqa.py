@@ -7,7 +7,10 @@ Fusion, by backbone:
   are projected to ``fusion_width`` d, then ``fusion_layers`` pre-norm transformer decoder blocks
   (``torch.nn.TransformerDecoderLayer``: question self-attention, cross-attention of the question tokens over
   the image patch tokens, MLP) and a masked mean over the question: pooled [B, d] (the light co-attention
-  fusion of ViLBERT-style VQA heads on frozen dual encoders);
+  fusion of ViLBERT-style VQA heads on frozen dual encoders). With ``grid_channels`` the memory also holds
+  the cells of a trainable conv stem on the same pixels (:class:`~mlmm.models.heads.grid_features
+  .GridFeatures`, each cell with its (x, y) centre), projected to d: [B, N + N_grid, d] (grid features in
+  the sense of Jiang et al. 2020 — the frozen quickstart ViT's tokens do not tell shapes apart);
 * MLMM (single stream: has ``visual_embeddings``) — the [CLS] state of its bidirectional joint pass over
   ``[question | visual tokens]`` (UNITER's VQA head), with each question's language id.
 
@@ -31,6 +34,7 @@ from torch import nn
 
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadModel
+from mlmm.models.heads.grid_features import GridFeatures
 from mlmm.models.heads.hashing import TOKEN_METHODS, masked_mean
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import VQASettings
@@ -39,19 +43,27 @@ MASKED_LOGIT = -1.0e4  # representable in fp16 / bf16; sigmoid underflows to 0
 
 
 class CrossAttentionFusion(nn.Module):
-    """(question tokens [B, L, W_t], mask [B, L], image tokens [B, N, W_v]) -> pooled [B, d]."""
+    """(question tokens [B, L, W_t], mask [B, L], image tokens [B, N, W_v], grid tokens [B, N_g, W_g] or
+    None) -> pooled [B, d]."""
 
     def __init__(self, text_width: int, image_width: int, s: VQASettings):
         super().__init__()
         self.text_proj = nn.Linear(text_width, s.fusion_width)
         self.image_proj = nn.Linear(image_width, s.fusion_width)
+        self.grid = GridFeatures(s.grid_channels) if s.grid_channels else None
+        self.grid_proj = nn.Linear(self.grid.out_width, s.fusion_width) if self.grid is not None else None
         layer = nn.TransformerDecoderLayer(
             s.fusion_width, s.fusion_heads, 4 * s.fusion_width, s.dropout, batch_first=True, norm_first=True
         )
         self.blocks = nn.TransformerDecoder(layer, s.fusion_layers, norm=nn.LayerNorm(s.fusion_width))
 
-    def forward(self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        fused = self.blocks(self.text_proj(text), self.image_proj(image), tgt_key_padding_mask=mask == 0)
+    def forward(
+        self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, grid: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        memory = self.image_proj(image)
+        if grid is not None:
+            memory = torch.cat([memory, self.grid_proj(grid)], dim=1)
+        fused = self.blocks(self.text_proj(text), memory, tgt_key_padding_mask=mask == 0)
         return masked_mean(fused, mask)
 
 
@@ -113,7 +125,8 @@ class VQAHead(nn.Module):
             return backbone(question_ids, question_mask, lang_ids, visual=visual)[:, 0]
         routed = {"lang": lang} if getattr(backbone, "language_routed", False) else {}
         tokens, mask = backbone.text_tokens(question_ids, question_mask, **routed)
-        return self.fusion(tokens, mask, _per_question(backbone.image_tokens(image), image_index))
+        grid = None if self.fusion.grid is None else _per_question(self.fusion.grid(image), image_index)
+        return self.fusion(tokens, mask, _per_question(backbone.image_tokens(image), image_index), grid)
 
     def forward(
         self, backbone, image, question_ids, question_mask, lang=None, image_index=None
@@ -184,6 +197,11 @@ class VQAFamily:
                     f"model.head.settings.answer_languages[{lang!r}] lists answers not in answers: {unknown[:5]}"
                 )
         if hasattr(backbone, "visual_embeddings"):  # MLMM: the single-stream joint pass fuses
+            if s.grid_channels:
+                raise ValueError(
+                    "model.head.settings.grid_channels is for dual-encoder backbones (cross-attention fusion); "
+                    "MLMM fuses in its single-stream pass: leave it empty"
+                )
             width = int(backbone.body.config.hidden_size)
             return VQAHead(s, True, (width, width))
         missing = [name for name in TOKEN_METHODS if not hasattr(backbone, name)]

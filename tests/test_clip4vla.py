@@ -293,7 +293,9 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
         if not getattr(cfg.model.settings, "audio_type_token", True):  # the trained ablation
             metrics = {k: v / 2 for k, v in metrics.items() if not k.endswith("gallery_size")}
         metrics.update({"primary": 40.0, f"retrieval/synth_audio_notype/{lang}/t2a_r1": 30.0})
-        metrics.update({f"retrieval/synth_av/{lang}/t2av_r1": 45.0, f"retrieval/synth_av_image/{lang}/t2i_r1": 35.0})
+        metrics.update(
+            {f"retrieval/synth_av/{lang}/t2av_r1": 45.0, f"retrieval/synth_av_image/{lang}/t2i_r1": 35.0}
+        )
         _leave_stage(Path(cfg.output_dir), metrics if cfg.model.family == "clip4vla" else {"x": 1.0})
         return metrics if cfg.model.family == "clip4vla" else {"x": 1.0}
 

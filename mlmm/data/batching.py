@@ -296,14 +296,15 @@ def _code_switched(
     return code_switch(text, plan.dictionaries, cs.ratio, rng).text
 
 
-def _keep_audio_type(sample: dict, plan: SamplePlan, seed: int) -> None:
+def _keep_audio_type(sample: dict, plan: SamplePlan, epoch: int) -> None:
     """Raise ``audio_type_rate`` for a clip that ``data.*.audio_type_rates`` leaves out (kept with its type's
-    rate; unlisted types always)."""
+    rate; unlisted types always), by a draw seeded from (seed, epoch, key)."""
     rates = plan.cfg.audio_type_rates
     if not rates:
         return
     kind = (sample["meta"].get("audio") or {}).get("type", "nonverbal")
     rate = rates.get(kind, 1.0)
+    seed = derive_seed(plan.seed, epoch, sample["__key__"], "audio_type_rate")
     if rate < 1.0 and random.Random(seed).random() >= rate:
         raise DecodeError("audio_type_rate", f"{kind} clip left out (kept at rate {rate})")
 
@@ -315,7 +316,7 @@ def prepare_sample(raw: dict, plan: SamplePlan, epoch: int, stats: DataStats) ->
         return None
     key = sample["__key__"]
     try:
-        _keep_audio_type(sample, plan, derive_seed(plan.seed, epoch, key, "audio_type_rate"))
+        _keep_audio_type(sample, plan, epoch)
         out = {keys.SAMPLE_KEY: key}
         text_rng = random.Random(derive_seed(plan.seed, epoch, key, "text"))
         out.update(_text_entries(sample, plan, text_rng, stats, epoch))

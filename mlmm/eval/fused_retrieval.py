@@ -24,9 +24,9 @@ from __future__ import annotations
 import numpy as np
 
 from mlmm.config import BenchmarkConfig
-from mlmm.eval.collect import encode_in_batches, media_of, run_sharded
+from mlmm.eval.collect import encode_in_batches, media_of
 from mlmm.eval.embedding_tasks import caption_queries, retrieval_keys
-from mlmm.eval.media_retrieval import audio_rows, audio_type_option, typed_gallery_metrics
+from mlmm.eval.media_retrieval import audio_rows, audio_type_option, typed_gallery, typed_gallery_metrics
 from mlmm.eval.protocols import require_method
 
 GALLERY = "av"  # key letters: t2av / av2t
@@ -71,9 +71,7 @@ def encode_fused_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
         fused = weight * seen + (1.0 - weight) * unit_rows(np.stack([row for row, _, _ in heard]))
         return [(row, kind, lang) for row, (_, kind, lang) in zip(fused, heard)]
 
-    meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
-    gallery = np.stack([r[0] for r in rows]).astype(np.float32)
-    return meta, gallery, np.asarray([r[1] for r in rows]), [r[2] for r in rows]
+    return typed_gallery(bench, batch_size, rank, world_size, process)
 
 
 def run_fused_retrieval(bench, model, batch_size: int, rank: int, world_size: int):

@@ -95,6 +95,12 @@ def encode_audio_gallery(bench: BenchmarkConfig, model, batch_size: int, rank: i
     def process(indices: list[int], samples: list[dict]) -> list[tuple[np.ndarray, int, str | None]]:
         return audio_rows(bench, model, samples, batch_size)
 
+    return typed_gallery(bench, batch_size, rank, world_size, process)
+
+
+def typed_gallery(bench: BenchmarkConfig, batch_size: int, rank: int, world_size: int, process):
+    """:func:`run_sharded` over ``process`` (samples -> ``(embedding row, audio type, spoken language)``
+    triples): (metadata, float32 [N, D] rows, int [N] types, [N] spoken languages) in sample order."""
     meta, rows = run_sharded(bench, batch_size, rank, world_size, process)
     gallery = np.stack([r[0] for r in rows]).astype(np.float32)
     return meta, gallery, np.asarray([r[1] for r in rows]), [r[2] for r in rows]

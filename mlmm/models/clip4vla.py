@@ -92,7 +92,8 @@ class CLIP4VLAModel(CLIPModel):
         model = cls(clip, audio, student, pool)
         model.audio_settings = settings
         model.audio_source = (cfg.towers.get("audio") or TowerConfig()).pretrained
-        model.load_audio_source()
+        if cfg.init_from is None:  # else load_init_state loads it, after the init weights
+            model.load_audio_source()
         if cfg.clip.frozen:
             set_trainable(model.clip, False)
         elif settings.vision_frozen:

@@ -53,6 +53,11 @@ def _value(metrics: dict[str, Any], key: str, digits: int = 1) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
 
 
+def _languages(metrics: dict[str, Any], prefix: str) -> list[str]:
+    """The languages with keys ``<prefix><lang>/...`` (``prefix`` = ``<stage>/retrieval/<bench>/``), sorted."""
+    return sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"})
+
+
 def chance_keys(metrics: dict[str, Any], n_test: int) -> dict[str, float]:
     """Chance R@k of a random ranking over each gallery: the ``n_test`` test clips and each audio type's."""
     out = {}
@@ -87,7 +92,7 @@ def clip4vla_table(metrics: dict[str, Any], n_test: int) -> str:
     rows = [head, "|" + "---|" * 12]
     for stage, text in TEXT_TOWERS.items():
         prefix = f"{stage}/retrieval/{AUDIO_BENCHMARK}/"
-        langs = sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"})
+        langs = _languages(metrics, prefix)
         for lang in langs:
             for kind in TYPES:
                 sub = "" if kind == "all" else f"{kind}/"
@@ -113,7 +118,7 @@ def fused_table(metrics: dict[str, Any]) -> str:
     ]
     for stage, text in TEXT_TOWERS.items():
         prefix = f"{stage}/retrieval/{FUSED_BENCHMARK}/"
-        for lang in sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"}):
+        for lang in _languages(metrics, prefix):
             for kind in ("all", "nonverbal", "spoken"):
                 sub = "" if kind == "all" else f"{kind}/"
                 image = f"{stage}/retrieval/{IMAGE_BENCHMARK}/{lang}/t2i_r1" if kind == "all" else ""
@@ -138,7 +143,7 @@ def video_table(metrics: dict[str, Any]) -> str:
     rows.append("|" + "---|" * 9)
     for stage, pooling in VIDEO_STAGES.items():
         prefix = f"{stage}/retrieval/{VIDEO_BENCHMARK}/"
-        for lang in sorted({k.split("/")[3] for k in metrics if k.startswith(prefix)} - {"mean"}):
+        for lang in _languages(metrics, prefix):
             cells = [_value(metrics, f"{prefix}{lang}/{d}_r{k}") for d in ("t2v", "v2t") for k in KS]
             cells.append(_value(metrics, f"chance/{VIDEO_BENCHMARK}/t2v_r1", 2))
             rows.append(f"| {pooling} | {lang} | " + " | ".join(cells) + " |")

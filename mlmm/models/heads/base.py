@@ -49,6 +49,13 @@ HEAD = "head."
 IMAGE_TOWER_PATHS = ("teacher.clip.visual", "clip.visual", "visual")  # M-CLIP, CLIP, MLMM
 
 
+def submodule_at(module: nn.Module, path: str) -> Any:
+    """``module``'s attribute at the dotted ``path`` (``"teacher.clip.visual"``), or None where a step is missing."""
+    for name in path.split("."):
+        module = getattr(module, name, None)
+    return module
+
+
 def image_tower_path(backbone: nn.Module) -> str:
     """The dotted path of the backbone's image tower (the first of :data:`IMAGE_TOWER_PATHS` it has); fails
     for a backbone without one or whose tower is frozen by its own settings (MLMM's ``vision_frozen``
@@ -56,10 +63,7 @@ def image_tower_path(backbone: nn.Module) -> str:
     if getattr(backbone, "vision_frozen", False):
         raise ValueError("model.head.backbone=image_tower needs a backbone whose image tower is not frozen")
     for path in IMAGE_TOWER_PATHS:
-        module = backbone
-        for name in path.split("."):
-            module = getattr(module, name, None)
-        if isinstance(module, nn.Module):
+        if isinstance(submodule_at(backbone, path), nn.Module):
             return path
     names = ", ".join(IMAGE_TOWER_PATHS)
     raise ValueError(f"model.head.backbone=image_tower: {type(backbone).__name__} has none of {names}")

@@ -24,7 +24,7 @@ from torch import nn
 
 from mlmm.config import HeadConfig
 from mlmm.models.generation import Generation, caption_prefix, generate
-from mlmm.models.heads.base import HeadModel
+from mlmm.models.heads.base import HeadModel, submodule_at
 from mlmm.models.heads.caption_decoder import CaptionDecoder
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import CaptioningSettings
@@ -33,9 +33,7 @@ from mlmm.settings import CaptioningSettings
 def text_vocab_size(backbone: nn.Module) -> int | None:
     """Rows of the backbone's own text embedding (the tokenizer's id range), when it has one."""
     for path in ("student.encoder", "body", "clip"):
-        module = backbone
-        for name in path.split("."):
-            module = getattr(module, name, None)
+        module = submodule_at(backbone, path)
         if module is not None and hasattr(module, "get_input_embeddings"):
             return int(module.get_input_embeddings().num_embeddings)
         if module is not None and hasattr(module, "token_embedding"):

@@ -66,7 +66,7 @@ def _optimizer_bytes(engine) -> tuple[int, int, set[int]]:
 def worker(args: argparse.Namespace) -> None:
     import torch
 
-    from mlmm.engine.launch import init_process_group
+    from mlmm.engine.launch import init_process_group, shutdown_process_group
 
     torch.set_num_threads(1)
     start_rss = _rss_mb()
@@ -98,6 +98,8 @@ def worker(args: argparse.Namespace) -> None:
         "step_s": sum(times[1:]) / max(1, len(times) - 1), "loss": float(out.loss.detach()),
     }  # fmt: skip
     Path(args.result).write_text(json.dumps(result))
+
+    shutdown_process_group()
 
 
 def main() -> None:

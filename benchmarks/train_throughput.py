@@ -305,3 +305,6 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    from mlmm.engine.launch import shutdown_process_group
+
+    shutdown_process_group()

@@ -216,6 +216,9 @@ def main(argv: list[str]) -> int:
         cfg = load_config(args.recipe, args.overrides + run.get("overrides", []))
         summary = run_training(cfg, run.get("resume"), toy_components())
         print(json.dumps({"summary": summary["metrics"]}))
+    from mlmm.engine.launch import shutdown_process_group
+
+    shutdown_process_group()
     return 0
 
 

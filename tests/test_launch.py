@@ -205,3 +205,24 @@ def test_sbatch_template_runs_two_gloo_ranks(clip_data, tmp_path):
     )  # fmt: skip
     proc.stderr = "world 2 " + proc.stderr  # the template runs `mlmm train`, which prints no launch line
     _assert_two_rank_step(proc, run_dir)
+
+
+def test_finished_run_tears_its_process_group_down(tmp_path):
+    """A rank that leaves gloo's process group to interpreter finalisation can abort at exit ("terminate called
+    without an active exception", rc -6) after its work is done — seen once in CI under the deepspeed launcher.
+    A finished run destroys the group while the interpreter is alive; a second shutdown finds none."""
+    script = f"""
+import torch
+from engine_toy import main, write_recipe
+from mlmm.engine.launch import shutdown_process_group
+import pathlib
+recipe = write_recipe(pathlib.Path({str(tmp_path)!r}), max_steps=1)
+assert main([str(recipe)]) == 0
+print("initialized after run:", torch.distributed.is_initialized(), "second shutdown:", shutdown_process_group())
+"""
+    env = {**subprocess_env(), "PYTHONPATH": f"{REPO}{os.pathsep}{REPO / 'tests'}"}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "initialized after run: False second shutdown: False" in proc.stdout

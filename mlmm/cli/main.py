@@ -66,10 +66,15 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
-        return int(args.func(args) or 0)
+        code = int(args.func(args) or 0)
     except ConfigError as exc:
         print(f"mlmm: config error: {exc}", file=sys.stderr)
         return 2
+    if "torch" in sys.modules:  # only commands that trained or evaluated can hold a process group
+        from mlmm.engine.launch import shutdown_process_group
+
+        shutdown_process_group()
+    return code
 
 
 if __name__ == "__main__":

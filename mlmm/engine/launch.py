@@ -62,6 +62,22 @@ def init_process_group() -> tuple[int, int]:
     return rank, world
 
 
+def shutdown_process_group() -> bool:
+    """Tear the process group down at the end of a successful run; returns True when there was one.
+
+    Every rank first meets at a barrier (no rank leaves while another still sends), then
+    ``destroy_process_group`` joins gloo's worker threads while the interpreter is alive. Without it a rank can
+    abort at exit with ``terminate called without an active exception`` (SIGABRT, return code -6) when
+    finalisation destroys a still-joinable C++ thread — the run's work was done but the launcher reports failure.
+    Call it only on the success path: after an error the other ranks may never reach the barrier.
+    """
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return False
+    torch.distributed.barrier()
+    torch.distributed.destroy_process_group()
+    return True
+
+
 def device_type() -> str:
     """``cpu`` or ``cuda`` (...): the accelerator DeepSpeed picked."""
     from deepspeed.accelerator import get_accelerator

@@ -347,9 +347,13 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
 
     configs.clear()  # --ablations (with --reuse): only the ablation stages train
     result = run_family(family, Settings(run, reuse=True, ablations=True), runner, _counter)
-    notype, video, video_mean = configs
+    notype, ml_notype, video, video_mean = configs
     assert not notype.model.settings.audio_type_token and notype.train.max_steps == c4.train.max_steps
     assert notype.model.init_from == c4.model.init_from and notype.data.train == c4.data.train
+    # the multilingual ablation: clip4vla_ml's recipe without the token, from the English ablation's audio tower
+    assert not ml_notype.model.settings.audio_type_token and ml_notype.data.train == c4ml.data.train
+    assert ml_notype.model.init_from == c4ml.model.init_from and ml_notype.train == c4ml.train
+    assert ml_notype.model.towers["audio"].pretrained == str(run / "clip4vla_notype" / "model")
     assert [video.model.settings.video.pooling, video_mean.model.settings.video.pooling] == [
         "transformer",
         "mean",
@@ -357,7 +361,8 @@ def test_quickstart_clip4vla_trains_on_the_audio_corpus_and_tabulates(tmp_path, 
     assert video.model.init_from == str((run / "clip" / "model").resolve())
     assert "| CLIP | en | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | 20.0 |" in result.table
     assert "| CLIP | en | spoken | 20.0 | - | - | - | - | - | 25.00 | - | 10.0 |" in result.table
-    assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | - |" in result.table
+    assert "| M-CLIP | de | all | 40.0 | - | - | - | - | - | 5.00 | 30.0 | 20.0 |" in result.table
+    assert "| M-CLIP | de | spoken | 20.0 | - | - | - | - | - | 50.00 | - | 10.0 |" in result.table
     assert (
         "| CLIP, temporal transformer (--ablations) | en | 60.0 | - | - | - | - | - | 5.00 |" in result.table
     )
@@ -390,6 +395,7 @@ def test_ablations_flag_fails_before_any_work_for_a_model_without_ablations(tmp_
         ("quickstart/clip4vla.yaml", 2e6, 12e6),
         ("quickstart/clip4vla_ml.yaml", 2e6, 30e6),  # + the tiny-xlmr student
         ("quickstart/clip4vla_notype.yaml", 2e6, 12e6),  # the ablation: no type table
+        ("quickstart/clip4vla_ml_notype.yaml", 2e6, 30e6),  # its multilingual version
     ],
 )
 def test_recipes_validate_and_build(tmp_path, recipe, low, high):

@@ -1,8 +1,9 @@
 """``mlmm quickstart --model clip4vla``: English CLIP (reused with ``--reuse``) -> CLIP4VLA on the audio corpus,
 and M-CLIP (reused) -> multilingual CLIP4VLA (``clip4vla_ml``: M-CLIP's student encodes the captions, the audio
 tower starts from ``clip4vla``'s) and multilingual video (``clip4vla_video_ml``: the student trains on the
-motion captions of six languages). ``--ablations`` adds ``clip4vla_notype`` (``clip4vla`` trained without the
-audio-type token), ``clip4vla_video`` / ``clip4vla_video_mean`` (English video on CLIP, temporal transformer
+motion captions of six languages). ``--ablations`` adds ``clip4vla_notype`` and ``clip4vla_ml_notype``
+(``clip4vla`` and ``clip4vla_ml`` trained without the audio-type token, the second from the first's audio
+tower), ``clip4vla_video`` / ``clip4vla_video_mean`` (English video on CLIP, temporal transformer
 and mean pooling).
 
 ``metrics.json`` gains ``clip4vla/retrieval/synth_audio/<lang>/{t2a,a2t}_r{1,5,10}`` (+ ``/<type>/`` per audio
@@ -40,7 +41,10 @@ from mlmm.quickstart.video_corpus import VIDEO_BENCHMARK, video_corpus
 
 TYPES = ("all", "nonverbal", "verbal", "spoken")  # spoken: verbal clips spoken in the query's language
 TEXT_TOWERS = {"clip4vla": "CLIP", "clip4vla_ml": "M-CLIP"}  # stage -> the text tower its captions go through
-NO_TYPE_STAGES = {"clip4vla": "clip4vla_notype"}  # stage -> its trained no-type-token ablation (--ablations)
+NO_TYPE_STAGES = {  # stage -> its trained no-type-token ablation (--ablations)
+    "clip4vla": "clip4vla_notype",
+    "clip4vla_ml": "clip4vla_ml_notype",
+}
 VIDEO_STAGES = {  # stage -> its text tower and temporal pooling
     "clip4vla_video_ml": "M-CLIP, temporal transformer",
     "clip4vla_video": "CLIP, temporal transformer (--ablations)",
@@ -172,7 +176,10 @@ CLIP4VLA = Family(
     costs=True,
     extra=_extra,
     corpora=_corpora,
-    ablations=tuple(STAGES[name] for name in ("clip4vla_notype", "clip4vla_video", "clip4vla_video_mean")),
+    ablations=tuple(
+        STAGES[name]
+        for name in ("clip4vla_notype", "clip4vla_ml_notype", "clip4vla_video", "clip4vla_video_mean")
+    ),
 )
 
 

@@ -105,6 +105,14 @@ STAGES = {  # every quickstart stage; a family's chain is a sequence of these
             "audio_test",
             audio_parent="clip4vla",  # its audio tower starts from the English stage's
         ),  # fmt: skip
+        Stage(  # its trained no-type-token ablation, from the English ablation's audio tower
+            "clip4vla_ml_notype",
+            "audio_train",
+            "mclip",
+            functools.partial(clip4vla_benchmarks, languages=LANGUAGES),
+            "audio_test",
+            audio_parent="clip4vla_notype",
+        ),  # fmt: skip
         *(  # CLIP4VLA video on CLIP: temporal transformer, and its mean-pooling ablation
             Stage(name, "video_train", "clip", clip4vla_video_benchmarks, "video_test")
             for name in ("clip4vla_video", "clip4vla_video_mean")

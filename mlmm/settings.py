@@ -146,6 +146,7 @@ class CaptioningSettings:
     beams: int = 1  # 1 = greedy
     length_penalty: float = 0.0  # beam ranking: score / length^alpha
     no_repeat_ngram: int = 0  # 0 = off
+    grid_channels: list[int] = field(default_factory=list)  # conv grid-feature stem beside the image tokens
 
 
 HEAD_SETTINGS: dict[str, type] = {  # head kind (a key of mlmm.models.heads.HEADS) -> its settings dataclass

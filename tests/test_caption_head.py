@@ -204,3 +204,42 @@ def test_image_tower_backbone_fails_naming_the_paths_it_looks_for():
 
     with pytest.raises(ValueError, match="Linear has none of teacher.clip.visual, clip.visual, visual"):
         image_tower_path(torch.nn.Linear(2, 2))
+
+
+def test_grid_cells_join_the_caption_memory_train_and_survive_export(mclip_export, tmp_path):
+    """``settings.grid_channels``: the decoder cross-attends to 1 + 8 x 8 ViT tokens then 8 x 8 conv cells
+    (64 px / 2^3); the stem learns (gradients, frozen backbone untouched), and the export holds it: the loaded
+    predictor's captions equal the trained model's, and editing only the stem changes only its cells."""
+    from PIL import Image
+
+    cfg = caption_cfg("mclip", mclip_export, grid_channels=[4, 8, 8])
+    torch.manual_seed(0)
+    model = build_model(cfg.model)
+    head = model.head
+    tok = build_transforms(cfg).tokenizer
+    ids, mask = tok(["A red circle.", "Un carré bleu."], "en")
+    images = torch.randn(2, 3, 64, 64, generator=torch.Generator().manual_seed(3))
+    memory = head.memory(model.backbone, images)
+    assert memory.shape == (2, 65 + 64, 32)
+    step = build_objective(cfg, model)({IMAGE: images, TEXT_IDS: ids[:, :16], TEXT_MASK: mask[:, :16]})
+    step.loss.backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in head.grid.parameters())
+    assert all(p.grad is None for p in model.backbone.parameters())
+    model.eval()
+    pictures = [Image.new("RGB", (64, 64), c) for c in ("red", "blue")]
+    predictor = mlmm.load(export_model(model, cfg, tmp_path / "caption"))
+    assert predictor.model.head.grid is not None
+    torch.testing.assert_close(predictor.caption_ids(pictures, "de"), mlmm_caption_ids(model, cfg, pictures))
+    with torch.no_grad():
+        before = head.memory(model.backbone, images)
+        head.grid.stem[0].weight.add_(1.0)
+        after = head.memory(model.backbone, images)
+    torch.testing.assert_close(before[:, :65], after[:, :65], rtol=0, atol=0)  # LayerNorm is per token
+    assert not torch.allclose(before[:, 65:], after[:, 65:])
+
+
+def mlmm_caption_ids(model, cfg, pictures) -> torch.Tensor:
+    """The in-memory model's captions through the same predictor class (no export)."""
+    from mlmm.models.heads.captioning import CaptionHeadPredictor
+
+    return CaptionHeadPredictor(model, build_transforms(cfg)).caption_ids(pictures, "de")

@@ -70,7 +70,7 @@ def test_grid_cells_join_the_memory_train_and_survive_export(exports, tmp_path):
             "answer_logits"
         ]
         export = export_model(model, cfg, tmp_path / "vqa")
-        fusion.grid[0].weight.add_(1.0)
+        fusion.grid.stem[0].weight.add_(1.0)
         after = model(image=images[:1], question_ids=ids[:1], question_mask=mask[:1], lang=["en"])[
             "answer_logits"
         ]

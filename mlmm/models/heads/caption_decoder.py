@@ -2,7 +2,8 @@
 
 ``CaptionDecoder(vocab, width, layers, heads, max_length, image_width, dropout)``:
 
-* ``memory(image_tokens [B, N, W_v]) -> [B, N, d]``: projected + LayerNorm image tokens;
+* ``memory(image_tokens [B, N, W_v], extra [B, N_x, d] | None) -> [B, N (+ N_x), d]``: projected image tokens
+  (and extra memory tokens at width d), LayerNorm;
 * ``forward(ids [B, T], memory) -> logits [B, T, V]``: teacher forcing, causal self-attention (right padding
   needs no mask: a padded position only influences positions after it, which the loss ignores);
 * ``start(memory) -> Cache`` and ``extend(ids_chunk [R, c], cache) -> logits [R, c, V]``: incremental decoding.
@@ -106,8 +107,13 @@ class CaptionDecoder(nn.Module):
         self.blocks = nn.ModuleList(DecoderBlock(width, heads, dropout) for _ in range(layers))
         self.norm, self.output, self.drop = nn.LayerNorm(width), nn.Linear(width, vocab), nn.Dropout(dropout)
 
-    def memory(self, image_tokens: torch.Tensor) -> torch.Tensor:
-        return self.image_norm(self.image_proj(image_tokens))
+    def memory(self, image_tokens: torch.Tensor, extra: torch.Tensor | None = None) -> torch.Tensor:
+        """LayerNorm(image_proj(image_tokens) ⊕ extra): ``extra`` [B, N_x, d] are memory tokens already at the
+        decoder's width (the head's conv grid cells), appended after the projected image tokens."""
+        memory = self.image_proj(image_tokens)
+        if extra is not None:
+            memory = torch.cat([memory, extra], dim=1)
+        return self.image_norm(memory)
 
     def _embed(self, ids: torch.Tensor, offset: int) -> torch.Tensor:
         if offset + ids.shape[1] > self.max_length:

@@ -5,7 +5,8 @@
   language, as the multilingual seq2seq models' target-language token; ``mlmm/text``), embedded by the head's
   :class:`~mlmm.models.heads.caption_decoder.CaptionDecoder` (its own vocabulary-sized embedding and
   output layer), cross-attending to ``backbone.image_tokens(pixels)`` [B, N, W_v] (any family with
-  ``image_tokens`` / ``image_token_width``: CLIP, M-CLIP, MLMM's image tower).
+  ``image_tokens`` / ``image_token_width``: CLIP, M-CLIP, MLMM's image tower) and, with
+  ``settings.grid_channels``, to the cells of the head's own conv stem on the same pixels.
 * ``head(backbone, image, text_ids)`` returns ``token_logits`` [B, L - 1, V]: logits for ids[:, 1:] from
   ids[:, :-1] (teacher forcing); the objective (``mlmm/objectives/captioning.py``) ignores the prediction of
   the language tag and the padding.
@@ -26,6 +27,7 @@ from mlmm.config import HeadConfig
 from mlmm.models.generation import Generation, caption_prefix, generate
 from mlmm.models.heads.base import HeadModel, submodule_at
 from mlmm.models.heads.caption_decoder import CaptionDecoder
+from mlmm.models.heads.grid_features import GridMemory
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import CaptioningSettings
 
@@ -42,13 +44,19 @@ def text_vocab_size(backbone: nn.Module) -> int | None:
 
 
 class CaptioningHead(nn.Module):
+    """:class:`CaptionDecoder` over the backbone's image tokens; with ``settings.grid_channels`` the memory also
+    holds the cells of a trainable conv stem on the same pixels (:class:`GridMemory`, each cell with its (x, y)
+    centre): [B, N + N_grid, d], as the VQA head's fusion (``mlmm/models/heads/vqa.py``)."""
+
     def __init__(self, s: CaptioningSettings, vocab: int, image_width: int):
         super().__init__()
         self.settings = s
         self.decoder = CaptionDecoder(vocab, s.width, s.layers, s.heads, s.max_length, image_width, s.dropout)
+        self.grid = GridMemory(s.grid_channels, s.width) if s.grid_channels else None
 
     def memory(self, backbone: nn.Module, image: torch.Tensor) -> torch.Tensor:
-        return self.decoder.memory(backbone.image_tokens(image))
+        grid = None if self.grid is None else self.grid(image)
+        return self.decoder.memory(backbone.image_tokens(image), grid)
 
     def forward(self, backbone, image, text_ids) -> dict[str, torch.Tensor]:
         return {"token_logits": self.decoder(text_ids[:, :-1], self.memory(backbone, image))}

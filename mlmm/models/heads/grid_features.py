@@ -49,3 +49,17 @@ def cell_centres(h: int, w: int, like: torch.Tensor) -> torch.Tensor:
     xs = (2 * torch.arange(w, dtype=like.dtype, device=like.device) + 1) / w - 1
     grid_y, grid_x = torch.meshgrid(ys, xs, indexing="ij")
     return torch.stack([grid_x, grid_y], dim=-1).reshape(1, h * w, 2)
+
+
+class GridMemory(nn.Module):
+    """pixels [B, 3, H, W] -> [B, N, width]: :class:`GridFeatures` cells (with their centres) projected by one
+    Linear to a head's memory width, ready to join the backbone's projected image tokens in the memory a head
+    cross-attends to (the VQA fusion, the caption decoder)."""
+
+    def __init__(self, channels: Sequence[int], width: int):
+        super().__init__()
+        self.stem = GridFeatures(channels)
+        self.proj = nn.Linear(self.stem.out_width, int(width))
+
+    def forward(self, pixels: torch.Tensor) -> torch.Tensor:
+        return self.proj(self.stem(pixels))

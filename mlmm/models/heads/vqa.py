@@ -34,7 +34,7 @@ from torch import nn
 
 from mlmm.config import HeadConfig
 from mlmm.models.heads.base import HeadModel
-from mlmm.models.heads.grid_features import GridFeatures
+from mlmm.models.heads.grid_features import GridMemory
 from mlmm.models.heads.hashing import TOKEN_METHODS, masked_mean
 from mlmm.models.inference import InferenceModel, frozen_parameters
 from mlmm.settings import VQASettings
@@ -43,15 +43,14 @@ MASKED_LOGIT = -1.0e4  # representable in fp16 / bf16; sigmoid underflows to 0
 
 
 class CrossAttentionFusion(nn.Module):
-    """(question tokens [B, L, W_t], mask [B, L], image tokens [B, N, W_v], grid tokens [B, N_g, W_g] or
-    None) -> pooled [B, d]."""
+    """(question tokens [B, L, W_t], mask [B, L], image tokens [B, N, W_v], projected grid cells [B, N_g, d]
+    (``self.grid(pixels)``) or None) -> pooled [B, d]."""
 
     def __init__(self, text_width: int, image_width: int, s: VQASettings):
         super().__init__()
         self.text_proj = nn.Linear(text_width, s.fusion_width)
         self.image_proj = nn.Linear(image_width, s.fusion_width)
-        self.grid = GridFeatures(s.grid_channels) if s.grid_channels else None
-        self.grid_proj = nn.Linear(self.grid.out_width, s.fusion_width) if self.grid is not None else None
+        self.grid = GridMemory(s.grid_channels, s.fusion_width) if s.grid_channels else None
         layer = nn.TransformerDecoderLayer(
             s.fusion_width, s.fusion_heads, 4 * s.fusion_width, s.dropout, batch_first=True, norm_first=True
         )
@@ -61,8 +60,8 @@ class CrossAttentionFusion(nn.Module):
         self, text: torch.Tensor, mask: torch.Tensor, image: torch.Tensor, grid: torch.Tensor | None = None
     ) -> torch.Tensor:
         memory = self.image_proj(image)
-        if grid is not None:
-            memory = torch.cat([memory, self.grid_proj(grid)], dim=1)
+        if grid is not None:  # already projected to d (GridMemory)
+            memory = torch.cat([memory, grid], dim=1)
         fused = self.blocks(self.text_proj(text), memory, tgt_key_padding_mask=mask == 0)
         return masked_mean(fused, mask)
 
